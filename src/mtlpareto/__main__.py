@@ -1,0 +1,5 @@
+import sys
+
+from mtlpareto.cli import main
+
+sys.exit(main())

@@ -1,0 +1,192 @@
+"""`mtlpareto` command line: the small interface the Snakemake rules and DVC stages call.
+
+All logic lives in the package; each subcommand reads params.yaml (validated), does one job
+and writes its outputs atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mtlpareto.errors import MTLParetoError
+
+
+def _profile(args: argparse.Namespace):
+    from mtlpareto.config import load_profile
+
+    return load_profile(args.params, args.profile)
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    prof = _profile(args)
+    n_runs = len(prof.runs())
+    print(f"{args.params}: profile {prof.name!r} is valid ({len(prof.experiments)} experiments, {n_runs} training runs)")
+
+
+def cmd_fetch(args: argparse.Namespace) -> None:
+    from mtlpareto import pipeline
+    from mtlpareto.data import DATASETS
+    from mtlpareto.io import atomic_write_json
+
+    prof = _profile(args)
+    spec = prof.dataset_spec(args.dataset)
+    manifest = DATASETS.get(spec["kind"]).fetch(spec, Path(pipeline.RAW_ROOT))
+    atomic_write_json({"dataset": args.dataset, "spec": spec, "sources": manifest}, Path(pipeline.manifest_path(args.dataset)))
+
+
+def cmd_build_data(args: argparse.Namespace) -> None:
+    from mtlpareto import pipeline
+    from mtlpareto.data import DATASETS, dataset_options
+    from mtlpareto.data.store import save_processed
+
+    prof = _profile(args)
+    spec = prof.dataset_spec(args.dataset)
+    data = DATASETS.get(spec["kind"]).build(root=Path(pipeline.RAW_ROOT), **dataset_options(spec))
+    save_processed(data, Path(pipeline.processed_path(args.dataset)))
+    sizes = {s: int(data[s][0].shape[0]) for s in ("train", "val", "test") if s in data}
+    print(f"built {args.dataset}: {sizes}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from mtlpareto import pipeline
+    from mtlpareto.training import train_run
+
+    prof = _profile(args)
+    run = prof.run(args.run)
+    spec = prof.run_spec(run)
+    dataset = prof.experiment(run.experiment)["dataset"]
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    train_run(
+        spec,
+        dataset_path=Path(pipeline.processed_path(dataset)),
+        checkpoint_path=Path(pipeline.checkpoint_path(run)),
+        log_path=Path(pipeline.train_log_path(run)),
+        threads=prof.raw.get("torch_threads", 1),
+        progress=progress,
+    )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    import torch
+
+    from mtlpareto import pipeline
+    from mtlpareto.data import task_specs
+    from mtlpareto.data.store import load_processed
+    from mtlpareto.metrics.classification import evaluate_model
+    from mtlpareto.io import atomic_write_json
+    from mtlpareto.training.trainer import load_trained_model
+
+    prof = _profile(args)
+    torch.set_num_threads(prof.raw.get("torch_threads", 1))
+    run = prof.run(args.run)
+    exp = prof.experiment(run.experiment)
+    data = load_processed(Path(pipeline.processed_path(exp["dataset"])))
+    model, _ = load_trained_model(Path(pipeline.checkpoint_path(run)), data)
+    splits = evaluate_model(model, data, task_specs(prof.dataset_spec(exp["dataset"])))
+    record = {**pipeline.run_fields(run), "run": run.id, "preference": run.preference, "task": run.task, "splits": splits}
+    atomic_write_json(record, Path(pipeline.metrics_path(run)))
+
+
+def _experiment_frame(prof, experiment: str):
+    from mtlpareto import pipeline
+    from mtlpareto.metrics.aggregate import load_metrics
+
+    paths = [Path(p) for p in pipeline.experiment_metrics(prof, experiment)]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise MTLParetoError(f"{len(missing)} metrics files missing for {experiment!r}, e.g. {missing[0]}; run the pipeline first")
+    return load_metrics(paths)
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    from mtlpareto import pipeline
+    from mtlpareto.metrics.tables import write_table
+
+    prof = _profile(args)
+    df = _experiment_frame(prof, args.experiment)
+    csv_path, md_path = (Path(p) for p in pipeline.table_paths(args.experiment, args.table))
+    summary = write_table(args.table, df, f"{args.experiment}: {args.table} ({prof.name} profile)", csv_path, md_path)
+    print(md_path.read_text() if len(summary) else f"empty table {csv_path}")
+
+
+def cmd_figure(args: argparse.Namespace) -> None:
+    from mtlpareto import pipeline
+    from mtlpareto.figures import FIGURES, save_figure
+
+    prof = _profile(args)
+    df = _experiment_frame(prof, args.experiment)
+    fig = FIGURES.get(args.figure)(df, f"{args.experiment} ({prof.name} profile)")
+    save_figure(fig, [Path(p) for p in pipeline.figure_paths(args.experiment, args.figure)])
+
+
+def cmd_dvc_yaml(args: argparse.Namespace) -> None:
+    from mtlpareto import pipeline
+
+    prof = _profile(args)
+    text = pipeline.dvc_yaml(prof, args.params)
+    if args.check:
+        current = Path(args.output).read_text() if Path(args.output).exists() else ""
+        if current != text:
+            raise MTLParetoError(f"{args.output} is stale: regenerate it with `mtlpareto dvc-yaml`")
+        print(f"{args.output} is up to date")
+        return
+    from mtlpareto.io import atomic_write_text
+
+    atomic_write_text(text, Path(args.output))
+    print(f"wrote {args.output} ({text.count(chr(10))} lines)")
+
+
+def cmd_targets(args: argparse.Namespace) -> None:
+    from mtlpareto import pipeline
+
+    prof = _profile(args)
+    outs = sorted(o for st in pipeline.stages(prof, args.params) for o in st.outs + st.metrics)
+    print(json.dumps(outs, indent=1))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mtlpareto", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+        p.add_argument("--profile", default=None, help="profile to use (default: the file's `profile`)")
+        p.set_defaults(func=func)
+        return p
+
+    add("validate", cmd_validate, "validate params.yaml and count the runs")
+    add("fetch", cmd_fetch, "download/verify a dataset's raw files").add_argument("--dataset", required=True)
+    add("build-data", cmd_build_data, "build a processed dataset").add_argument("--dataset", required=True)
+    p = add("train", cmd_train, "train one run (EXPERIMENT/METHOD/VARIANT/seedN)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: when stderr is a terminal)")
+    add("evaluate", cmd_evaluate, "evaluate one trained run on val and test").add_argument("--run", required=True)
+    p = add("table", cmd_table, "write an experiment's table (CSV + Markdown)")
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--table", required=True)
+    p = add("figure", cmd_figure, "draw an experiment's figure (PNG + PDF)")
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--figure", required=True)
+    p = add("dvc-yaml", cmd_dvc_yaml, "generate dvc.yaml from params.yaml")
+    p.add_argument("--output", default="dvc.yaml")
+    p.add_argument("--check", action="store_true", help="fail if the file differs from what would be generated")
+    add("targets", cmd_targets, "list every output of the pipeline (JSON)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except MTLParetoError as exc:
+        print(f"mtlpareto {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

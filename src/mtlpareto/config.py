@@ -1,0 +1,268 @@
+"""Load and validate params.yaml; expand it into the run matrix both Snakemake and DVC use.
+
+Structure is checked against the JSON schema (workflow/schemas/params.schema.yaml); each
+registered component (dataset kind, model, method) then checks its own options, so a wrong
+key or value fails with a message that names its full path in params.yaml.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import itertools
+import json
+from dataclasses import dataclass, field
+from fractions import Fraction
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+import jsonschema
+import yaml
+
+from mtlpareto.errors import ConfigError
+
+SCHEMA_RESOURCE = "schemas/params.schema.yaml"
+
+
+def load_schema() -> dict:
+    text = resources.files("mtlpareto").joinpath(SCHEMA_RESOURCE).read_text()
+    return yaml.safe_load(text)
+
+
+def _path_str(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "<root>"
+
+
+def _fill_defaults(instance: Any, schema: dict, root: dict) -> None:
+    """Fill `default` values of the schema in place (jsonschema validates but does not fill)."""
+    if "$ref" in schema:
+        ref = schema["$ref"].split("/")[-1]
+        _fill_defaults(instance, root["$defs"][ref], root)
+        return
+    if not isinstance(instance, dict):
+        return
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if key in instance:
+            _fill_defaults(instance[key], sub, root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key, value in instance.items():
+            if key not in schema.get("properties", {}):
+                _fill_defaults(value, extra, root)
+
+
+def validate_structure(params: dict) -> dict:
+    """Schema-check `params` and return a copy with defaults filled. Raises ConfigError."""
+    schema = load_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  {_path_str(e.absolute_path)}: {e.message}" for e in errors[:10]]
+        raise ConfigError("params.yaml is invalid:\n" + "\n".join(lines))
+    params = copy.deepcopy(params)
+    _fill_defaults(params, schema, schema)
+    return params
+
+
+def check_options(func: Callable, options: dict, where: str, skip: tuple[str, ...] = ()) -> None:
+    """Fail with a message naming `where.key` when `options` has a key `func` does not accept."""
+    sig = inspect.signature(func)
+    accepted = {n for n, p in sig.parameters.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    accepted -= set(skip)
+    for key in options:
+        if key not in accepted:
+            raise ConfigError(f"{where}.{key}: unknown option; accepted: {', '.join(sorted(accepted)) or 'none'}")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training job: experiment x method x variant (preference / task) x seed."""
+
+    experiment: str
+    method: str
+    variant: str
+    seed: int
+    preference: tuple[float, ...] | None = None
+    task: int | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.experiment}/{self.method}/{self.variant}/seed{self.seed}"
+
+    @staticmethod
+    def parse_id(run_id: str) -> tuple[str, str, str, int]:
+        parts = run_id.strip("/").split("/")
+        if len(parts) != 4 or not parts[3].startswith("seed") or not parts[3][4:].isdigit():
+            raise ConfigError(f"run id {run_id!r} is not of the form EXPERIMENT/METHOD/VARIANT/seedN")
+        return parts[0], parts[1], parts[2], int(parts[3][4:])
+
+
+def preference_grid(n_tasks: int, divisions: int, interior: bool) -> list[tuple[Fraction, ...]]:
+    """Simplex lattice {c : c_t = k_t / divisions, sum c = 1}, the grid search of Sener & Koltun."""
+    points = []
+    for ks in itertools.product(range(divisions + 1), repeat=n_tasks):
+        if sum(ks) != divisions or (interior and n_tasks > 1 and min(ks) == 0):
+            continue
+        points.append(tuple(Fraction(k, divisions) for k in ks))
+    if not points:
+        raise ConfigError(
+            f"preference_grid with divisions={divisions} has no interior point for {n_tasks} tasks; "
+            f"use divisions >= {n_tasks} or interior: false"
+        )
+    return sorted(points, reverse=True)
+
+
+def preference_variant(pref: tuple[Fraction, ...]) -> str:
+    return "pref_" + "-".join(f"{float(p):.3f}" for p in pref)
+
+
+@dataclass
+class Profile:
+    """The active profile of params.yaml, validated, with helpers to enumerate jobs."""
+
+    name: str
+    raw: dict
+    params_path: Path = field(default=Path("params.yaml"))
+
+    @property
+    def device(self) -> str:
+        return self.raw["device"]
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.raw["seeds"])
+
+    @property
+    def datasets(self) -> dict[str, dict]:
+        return self.raw["datasets"]
+
+    @property
+    def experiments(self) -> dict[str, dict]:
+        return self.raw["experiments"]
+
+    def dataset_spec(self, dataset_id: str) -> dict:
+        if dataset_id not in self.datasets:
+            raise ConfigError(f"unknown dataset {dataset_id!r} in profile {self.name!r}; defined: {', '.join(self.datasets)}")
+        return self.datasets[dataset_id]
+
+    def experiment(self, name: str) -> dict:
+        if name not in self.experiments:
+            raise ConfigError(f"unknown experiment {name!r} in profile {self.name!r}; defined: {', '.join(self.experiments)}")
+        return self.experiments[name]
+
+    def n_tasks(self, experiment: str) -> int:
+        from mtlpareto.data import task_names
+
+        return len(task_names(self.dataset_spec(self.experiment(experiment)["dataset"])))
+
+    def runs(self, experiment: str | None = None) -> list[Run]:
+        from mtlpareto.data import task_names
+        from mtlpareto.methods import METHODS
+
+        runs: list[Run] = []
+        names = [experiment] if experiment else list(self.experiments)
+        for exp_name in names:
+            exp = self.experiment(exp_name)
+            tasks = task_names(self.dataset_spec(exp["dataset"]))
+            grid = exp.get("preference_grid", {"divisions": 6, "interior": True})
+            for method in exp["methods"]:
+                sweep = METHODS.get(method).sweep
+                if sweep == "preferences":
+                    variants = [
+                        (preference_variant(p), tuple(float(x) for x in p), None)
+                        for p in preference_grid(len(tasks), grid["divisions"], grid["interior"])
+                    ]
+                elif sweep == "tasks":
+                    variants = [(f"task-{name}", None, t) for t, name in enumerate(tasks)]
+                else:
+                    variants = [("default", None, None)]
+                for (variant, pref, task), seed in itertools.product(variants, self.seeds):
+                    runs.append(Run(exp_name, method, variant, seed, pref, task))
+        return runs
+
+    def run(self, run_id: str) -> Run:
+        experiment, method, variant, seed = Run.parse_id(run_id)
+        for run in self.runs(experiment):
+            if (run.method, run.variant, run.seed) == (method, variant, seed):
+                return run
+        raise ConfigError(f"run {run_id!r} is not in the matrix of profile {self.name!r} (check methods, seeds, preference_grid)")
+
+    def run_spec(self, run: Run) -> dict:
+        """Everything that determines a run's result: Snakemake re-runs the job when it changes."""
+        exp = self.experiment(run.experiment)
+        return {
+            "run": run.id,
+            "dataset": self.dataset_spec(exp["dataset"]),
+            "model": exp["model"],
+            "train": exp["train"],
+            "method": {"name": run.method, **(exp["methods"][run.method] or {})},
+            "preference": run.preference,
+            "task": run.task,
+            "seed": run.seed,
+            "device": self.device,
+        }
+
+
+def _check_components(profile: Profile) -> None:
+    from mtlpareto.data import DATASETS
+    from mtlpareto.methods import METHODS
+    from mtlpareto.models import MODELS
+
+    base = f"profiles.{profile.name}"
+    for ds_id, spec in profile.datasets.items():
+        where = f"{base}.datasets.{ds_id}"
+        builder = DATASETS.get(spec["kind"]) if spec["kind"] in DATASETS else None
+        if builder is None:
+            raise ConfigError(f"{where}.kind: unknown dataset kind {spec['kind']!r}; known: {', '.join(DATASETS.names())}")
+        check_options(builder.build, {k: v for k, v in spec.items() if k != "kind"}, where, skip=("root",))
+    for exp_name, exp in profile.experiments.items():
+        where = f"{base}.experiments.{exp_name}"
+        if exp["dataset"] not in profile.datasets:
+            raise ConfigError(f"{where}.dataset: {exp['dataset']!r} is not defined under {base}.datasets")
+        model_name = exp["model"]["name"]
+        if model_name not in MODELS:
+            raise ConfigError(f"{where}.model.name: unknown model {model_name!r}; known: {', '.join(MODELS.names())}")
+        check_options(MODELS.get(model_name), {k: v for k, v in exp["model"].items() if k != "name"}, f"{where}.model", skip=("task_outputs", "in_channels", "input_size"))
+        for method, options in exp["methods"].items():
+            if method not in METHODS:
+                raise ConfigError(f"{where}.methods.{method}: unknown method; known: {', '.join(METHODS.names())}")
+            check_options(METHODS.get(method), options or {}, f"{where}.methods.{method}", skip=("n_tasks", "preference", "task"))
+        from mtlpareto.figures import FIGURES
+        from mtlpareto.metrics.tables import TABLES
+
+        for fig in exp.get("figures", []):
+            if fig not in FIGURES:
+                raise ConfigError(f"{where}.figures: unknown figure {fig!r}; known: {', '.join(FIGURES.names())}")
+        for tab in exp.get("tables", []):
+            if tab not in TABLES:
+                raise ConfigError(f"{where}.tables: unknown table {tab!r}; known: {', '.join(TABLES.names())}")
+        profile.runs(exp_name)  # raises on an empty preference grid
+
+
+def load_profile(params: dict | str | Path = "params.yaml", profile: str | None = None) -> Profile:
+    """Validate params (a dict or a YAML path) and return the active (or named) profile."""
+    params_path = Path("params.yaml")
+    if not isinstance(params, dict):
+        params_path = Path(params)
+        if not params_path.exists():
+            raise ConfigError(f"params file {params_path} not found")
+        try:
+            params = yaml.safe_load(params_path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{params_path} is not valid YAML: {exc}") from None
+        if not isinstance(params, dict):
+            raise ConfigError(f"{params_path} must hold a mapping at top level")
+    params = validate_structure(params)
+    name = profile or params["profile"]
+    if name not in params["profiles"]:
+        raise ConfigError(f"profile: {name!r} is not defined under profiles (defined: {', '.join(params['profiles'])})")
+    prof = Profile(name=name, raw=params["profiles"][name], params_path=params_path)
+    _check_components(prof)
+    return prof
+
+
+def spec_json(spec: dict) -> str:
+    return json.dumps(spec, sort_keys=True)

@@ -1,0 +1,63 @@
+"""MultiMNIST / MultiFashion / MultiFashion+MNIST as a registered dataset kind."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from mtlpareto.data import DATASETS, TaskSpec
+from mtlpareto.data.multimnist import build_multimnist_dataset
+from mtlpareto.data.sources import fetch_torchvision, load_mnist5k_path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@DATASETS.register("multimnist")
+class MultiMNISTKind:
+    """Two digits (left, right) per image; tasks: classify each (Sener & Koltun 2018, Sec. 4.1)."""
+
+    @staticmethod
+    def tasks(spec: dict) -> list[TaskSpec]:
+        return [TaskSpec("left", 10), TaskSpec("right", 10)]
+
+    @staticmethod
+    def fetch(spec: dict, root: Path) -> dict:
+        manifest = {}
+        for source in sorted({spec["left_source"], spec["right_source"]}):
+            if source == "mnist5k":
+                path = load_mnist5k_path()
+                manifest[source] = {"file": path.name, "sha256": _sha256(path)}
+            else:
+                fetch_torchvision(source, root, download=spec.get("download", False), mirror=spec.get("mirror"))
+                manifest[source] = {"root": str(root), "verified": "torchvision md5"}
+        return manifest
+
+    @staticmethod
+    def build(
+        root: Path,
+        left_source: str = "mnist5k",
+        right_source: str = "mnist5k",
+        train_size: int | None = None,
+        val_size: int = 0,
+        test_size: int | None = None,
+        seed: int = 0,
+        download: bool = False,
+        mirror: str | None = None,
+    ) -> dict:
+        return build_multimnist_dataset(
+            left_source=left_source,
+            right_source=right_source,
+            root=root,
+            train_size=train_size,
+            val_size=val_size,
+            test_size=test_size,
+            seed=seed,
+            download=download,
+            mirror=mirror,
+        )

@@ -1,0 +1,61 @@
+"""MGDA (Sener & Koltun 2018, Alg. 2): min-norm combination of per-task shared gradients."""
+
+from __future__ import annotations
+
+import torch
+
+from mtlpareto.errors import ConfigError
+from mtlpareto.methods import METHODS
+from mtlpareto.methods.base import Method, StepContext
+from mtlpareto.solvers import min_norm_weights
+
+NORMALIZATIONS = ("none", "l2", "loss", "loss+")
+SOLVERS = ("exact", "frank_wolfe")
+
+
+def gradient_normalizers(grads: torch.Tensor, losses: torch.Tensor, kind: str) -> torch.Tensor:
+    """Per-task scale the official MGDA code divides gradients by before solving.
+
+    none: 1; l2: ||g_t||; loss: L_t; loss+: L_t * ||g_t||.
+    """
+    norms = grads.norm(dim=1)
+    if kind == "none":
+        scale = torch.ones_like(norms)
+    elif kind == "l2":
+        scale = norms
+    elif kind == "loss":
+        scale = losses.detach().to(norms)
+    elif kind == "loss+":
+        scale = losses.detach().to(norms) * norms
+    else:
+        raise ConfigError(f"unknown normalization {kind!r}; choose one of {', '.join(NORMALIZATIONS)}")
+    # A task with a zero gradient or loss is already optimal: leave its (zero) row as is.
+    return torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+class _MinNormMethod(Method):
+    def __init__(self, n_tasks: int, preference=None, task=None, normalization: str = "loss+", solver: str = "exact", max_iter: int = 250) -> None:
+        super().__init__(n_tasks, preference, task)
+        if normalization not in NORMALIZATIONS:
+            raise ConfigError(f"normalization: {normalization!r} is not one of {', '.join(NORMALIZATIONS)}")
+        if solver not in SOLVERS:
+            raise ConfigError(f"solver: {solver!r} is not one of {', '.join(SOLVERS)}")
+        self.normalization = normalization
+        self.solver = solver
+        self.max_iter = max_iter
+
+    def solve(self, grads: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
+        grads = grads.detach()
+        scaled = grads / gradient_normalizers(grads, losses, self.normalization)[:, None]
+        return min_norm_weights(scaled, method=self.solver, max_iter=self.max_iter).to(losses)
+
+
+@METHODS.register("mgda")
+class MGDA(_MinNormMethod):
+    """Exact MGDA: one gradient per task w.r.t. all shared parameters (T backward passes' worth)."""
+
+    label = "MGDA"
+    def backward(self, ctx: StepContext) -> torch.Tensor:
+        weights = self.solve(ctx.shared_jacobian(), ctx.losses)
+        ctx.backward_weighted(weights)
+        return weights

@@ -1,0 +1,1 @@
+"""Evaluation metrics, result aggregation and tables."""

@@ -1,0 +1,40 @@
+"""Shared fixtures: a tiny, fast profile derived from the repository's params.yaml."""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def repo_params() -> dict:
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def tiny_params(methods: dict | None = None, seeds=(0,), epochs: int = 1) -> dict:
+    """A one-seed, one-epoch MultiMNIST profile on a few hundred offline digits."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    quick = copy.deepcopy(params["profiles"]["quick"])
+    quick["seeds"] = list(seeds)
+    quick["datasets"]["multimnist_5k"].update(train_size=512, val_size=128, test_size=256)
+    exp = quick["experiments"]["multimnist"]
+    exp["train"].update(epochs=epochs, batch_size=128)
+    exp["preference_grid"] = {"divisions": 2, "interior": True}
+    if methods is not None:
+        exp["methods"] = methods
+    return {"profile": "tiny", "profiles": {"tiny": quick}}
+
+
+@pytest.fixture
+def cli_env() -> dict:
+    """Environment in which the `mtlpareto` console script of this interpreter is on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env

@@ -1,0 +1,82 @@
+"""params.yaml validation: wrong keys or values fail with a message naming them."""
+
+from __future__ import annotations
+
+import copy
+from fractions import Fraction
+from math import comb
+
+import pytest
+
+from mtlpareto.config import load_profile, preference_grid
+from mtlpareto.errors import ConfigError
+
+
+def test_repository_params_are_valid(repo_params):
+    for name in repo_params["profiles"]:
+        prof = load_profile(repo_params, name)
+        assert prof.runs(), name
+
+
+def test_quick_profile_matrix(repo_params):
+    prof = load_profile(repo_params, "quick")
+    runs = prof.runs("multimnist")
+    methods = prof.experiment("multimnist")["methods"]
+    grid = prof.experiment("multimnist")["preference_grid"]
+    per_seed = {m: 1 for m in methods}
+    per_seed["single_task"] = 2
+    per_seed["linear"] = comb(grid["divisions"] - 1, 1)  # interior lattice points for T=2
+    assert len(runs) == sum(per_seed.values()) * len(prof.seeds)
+    assert len({r.id for r in runs}) == len(runs)
+    for run in runs:
+        assert prof.run(run.id) == run
+
+
+@pytest.mark.parametrize(
+    "mutate, fragment",
+    [
+        (lambda p: p.update(unknown_top=1), "unknown_top"),
+        (lambda p: p["profiles"]["quick"].update(device="tpu"), "device"),
+        (lambda p: p["profiles"]["quick"]["experiments"]["multimnist"]["train"].update(optimizer="lbfgs"), "optimizer"),
+        (lambda p: p["profiles"]["quick"]["experiments"]["multimnist"]["train"].update(epochs=0), "epochs"),
+        (lambda p: p["profiles"]["quick"]["experiments"]["multimnist"]["train"].update(lr_typo=0.1), "lr_typo"),
+        (lambda p: p["profiles"]["quick"]["experiments"]["multimnist"]["methods"].update(magic={}), "magic"),
+        (lambda p: p["profiles"]["quick"]["experiments"]["multimnist"]["methods"].update(mgda={"normalisation": "l2"}), "methods.mgda.normalisation"),
+        (lambda p: p["profiles"]["quick"]["experiments"]["multimnist"].update(dataset="nope"), "nope"),
+        (lambda p: p["profiles"]["quick"]["datasets"]["multimnist_5k"].update(kind="imagenet"), "imagenet"),
+        (lambda p: p["profiles"]["quick"]["datasets"]["multimnist_5k"].update(train_sise=10), "train_sise"),
+        (lambda p: p["profiles"]["quick"]["experiments"]["multimnist"]["model"].update(name="vgg"), "vgg"),
+        (lambda p: p["profiles"]["quick"]["experiments"]["multimnist"].update(figures=["pie"]), "pie"),
+        (lambda p: p.update(profile="nightly"), "nightly"),
+    ],
+)
+def test_invalid_params_name_the_problem(repo_params, mutate, fragment):
+    params = copy.deepcopy(repo_params)
+    mutate(params)
+    with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
+        load_profile(params)
+
+
+def test_schema_defaults_are_filled(repo_params):
+    params = copy.deepcopy(repo_params)
+    params["profiles"]["quick"]["experiments"]["multimnist"]["train"].pop("momentum")
+    prof = load_profile(params)
+    assert prof.experiment("multimnist")["train"]["momentum"] == 0.0
+
+
+@pytest.mark.parametrize("n_tasks, divisions", [(2, 6), (3, 4), (4, 5), (1, 3)])
+def test_preference_grid_is_the_simplex_lattice(n_tasks, divisions):
+    full = preference_grid(n_tasks, divisions, interior=False)
+    interior = preference_grid(n_tasks, divisions, interior=True)
+    assert len(full) == comb(divisions + n_tasks - 1, n_tasks - 1)
+    if n_tasks > 1:
+        assert len(interior) == comb(divisions - 1, n_tasks - 1)
+    for point in full:
+        assert sum(point) == 1 and all(p >= 0 and (p * divisions).denominator == 1 for p in point)
+    assert all(min(p) > 0 for p in interior) or n_tasks == 1
+    assert Fraction(1, divisions) in {p[0] for p in full}
+
+
+def test_empty_interior_grid_is_an_error():
+    with pytest.raises(ConfigError, match="divisions"):
+        preference_grid(3, 2, interior=True)

@@ -1,0 +1,86 @@
+"""The pipeline: Snakemake and DVC declare the same DAG, and a tiny profile runs end to end."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, tiny_params
+from mtlpareto import pipeline
+from mtlpareto.config import load_profile
+
+
+def _snakemake(workdir: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+
+
+def _planned_outputs(workdir: Path, env: dict) -> set[str]:
+    res = _snakemake(workdir, env, "-n", "--forceall", "--nolock", "paper_figures")
+    assert res.returncode == 0, res.stdout + res.stderr
+    outs: set[str] = set()
+    for line in res.stdout.splitlines():
+        match = re.match(r"\s+output: (.*)", line)
+        if match:
+            outs.update(o.strip() for o in match.group(1).split(","))
+    return outs
+
+
+def test_committed_dvc_yaml_is_generated_from_params():
+    prof = load_profile(REPO / "params.yaml")
+    assert (REPO / "dvc.yaml").read_text() == pipeline.dvc_yaml(prof), "run `mtlpareto dvc-yaml`"
+
+
+def test_snakemake_and_dvc_declare_the_same_outputs(tmp_path, cli_env):
+    params = tiny_params()
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    prof = load_profile(tmp_path / "params.yaml")
+    dvc_outs = {o for st in pipeline.stages(prof) for o in st.outs + st.metrics}
+    dvc_doc = yaml.safe_load(pipeline.dvc_yaml(prof))
+    assert len(dvc_doc["stages"]) == len(pipeline.stages(prof))
+    assert _planned_outputs(tmp_path, cli_env) == dvc_outs
+
+
+def test_invalid_params_stop_snakemake_with_the_key(tmp_path, cli_env):
+    params = tiny_params()
+    params["profiles"]["tiny"]["experiments"]["multimnist"]["train"]["optimiser"] = "sgd"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    res = _snakemake(tmp_path, cli_env, "-n", "paper_figures")
+    assert res.returncode != 0
+    assert "optimiser" in res.stdout + res.stderr
+
+
+@pytest.mark.slow
+def test_tiny_profile_runs_end_to_end(tmp_path, cli_env):
+    methods = {"single_task": {}, "uniform": {}, "linear": {}, "mgda": {"normalization": "loss+"}, "mgda_ub": {"normalization": "loss+"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params(methods=methods)))
+    res = _snakemake(tmp_path, cli_env, "--cores", "2", "paper_figures")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+
+    prof = load_profile(tmp_path / "params.yaml")
+    for target in pipeline.report_targets(prof):
+        assert (tmp_path / target).stat().st_size > 0, target
+    runs = prof.runs()
+    for run in runs:
+        record = json.loads((tmp_path / pipeline.metrics_path(run)).read_text())
+        for split in ("val", "test"):
+            for task in ("left", "right"):
+                assert 0.0 <= record["splits"][split][task]["accuracy"] <= 100.0
+        log = (tmp_path / pipeline.train_log_path(run)).read_text().splitlines()
+        assert json.loads(log[-1])["epoch"] == 1
+    table = (tmp_path / "results/tables/multimnist_accuracy.md").read_text()
+    for label in ("Single task", "Uniform scaling", "Grid search (best on val)", "MGDA", "MGDA-UB"):
+        assert f"| {label} |" in table
+    csv = (tmp_path / "results/tables/multimnist_accuracy.csv").read_text().splitlines()
+    assert csv[0].startswith("method,label,variant,task,metric,split,mean,std,n_seeds")
+    assert len(csv) == 1 + 5 * 2
+
+    # Nothing left to do: a second invocation plans no job.
+    res = _snakemake(tmp_path, cli_env, "-n", "paper_figures")
+    assert "Nothing to be done" in res.stdout + res.stderr
