@@ -52,14 +52,14 @@ def cmd_build_data(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from mtlpareto import pipeline
-    from mtlpareto.training import train_run
+    from mtlpareto.training import trainer_for
 
     prof = _profile(args)
     run = prof.run(args.run)
     spec = prof.run_spec(run)
     dataset = prof.experiment(run.experiment)["dataset"]
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    train_run(
+    trainer_for(spec).train(
         spec,
         dataset_path=Path(pipeline.processed_path(dataset)),
         checkpoint_path=Path(pipeline.checkpoint_path(run)),
@@ -73,20 +73,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     import torch
 
     from mtlpareto import pipeline
-    from mtlpareto.data import task_specs
     from mtlpareto.data.store import load_processed
-    from mtlpareto.metrics.classification import evaluate_model
     from mtlpareto.io import atomic_write_json
-    from mtlpareto.training.trainer import load_trained_model
+    from mtlpareto.training import trainer_for
 
     prof = _profile(args)
     torch.set_num_threads(prof.raw.get("torch_threads", 1))
     run = prof.run(args.run)
-    exp = prof.experiment(run.experiment)
-    data = load_processed(Path(pipeline.processed_path(exp["dataset"])))
-    model, _ = load_trained_model(Path(pipeline.checkpoint_path(run)), data)
-    splits = evaluate_model(model, data, task_specs(prof.dataset_spec(exp["dataset"])))
-    record = {**pipeline.run_fields(run), "run": run.id, "preference": run.preference, "task": run.task, "splits": splits}
+    spec = prof.run_spec(run)
+    data = load_processed(Path(pipeline.processed_path(prof.experiment(run.experiment)["dataset"])))
+    result = trainer_for(spec).evaluate(spec, data, Path(pipeline.checkpoint_path(run)))
+    record = {**pipeline.run_fields(run), "run": run.id, "preference": run.preference, "task": run.task, **result}
     atomic_write_json(record, Path(pipeline.metrics_path(run)))
 
 

@@ -190,6 +190,11 @@ class Profile:
                 return run
         raise ConfigError(f"run {run_id!r} is not in the matrix of profile {self.name!r} (check methods, seeds, preference_grid)")
 
+    def preference_set(self, experiment: str) -> list[tuple[float, ...]]:
+        """The experiment's preference grid as floats (what preference sweeps run over)."""
+        grid = self.experiment(experiment).get("preference_grid", {"divisions": 6, "interior": True})
+        return [tuple(float(x) for x in p) for p in preference_grid(self.n_tasks(experiment), grid["divisions"], grid["interior"])]
+
     def run_spec(self, run: Run) -> dict:
         """Everything that determines a run's result: Snakemake re-runs the job when it changes."""
         exp = self.experiment(run.experiment)
@@ -200,6 +205,7 @@ class Profile:
             "train": exp["train"],
             "method": {"name": run.method, **(exp["methods"][run.method] or {})},
             "preference": run.preference,
+            "preference_set": self.preference_set(run.experiment) if run.preference is not None else None,
             "task": run.task,
             "seed": run.seed,
             "device": self.device,
@@ -229,7 +235,7 @@ def _check_components(profile: Profile) -> None:
         for method, options in exp["methods"].items():
             if method not in METHODS:
                 raise ConfigError(f"{where}.methods.{method}: unknown method; known: {', '.join(METHODS.names())}")
-            check_options(METHODS.get(method), options or {}, f"{where}.methods.{method}", skip=("n_tasks", "preference", "task"))
+            check_options(METHODS.get(method), options or {}, f"{where}.methods.{method}", skip=("n_tasks", "preference", "task", "preference_set"))
         from mtlpareto.figures import FIGURES
         from mtlpareto.metrics.tables import TABLES
 

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import inspect
+
 from mtlpareto.methods.base import Method, StepContext
 from mtlpareto.registry import Registry
 
 METHODS: Registry[type[Method]] = Registry("method")
 
 
-def build_method(spec: dict, n_tasks: int, preference: tuple[float, ...] | None = None, task: int | None = None) -> Method:
+def build_method(
+    spec: dict,
+    n_tasks: int,
+    preference: tuple[float, ...] | None = None,
+    task: int | None = None,
+    preference_set: list[tuple[float, ...]] | None = None,
+) -> Method:
+    """Instantiate a method from its params.yaml entry ({"name": ..., **options}).
+
+    `preference_set` (the experiment's whole preference grid) is passed only to methods whose
+    constructor accepts it, e.g. Pareto MTL, which uses the other preferences as constraints.
+    """
+    cls = METHODS.get(spec["name"])
     options = {k: v for k, v in spec.items() if k != "name"}
-    return METHODS.get(spec["name"])(n_tasks=n_tasks, preference=preference, task=task, **options)
+    if "preference_set" in inspect.signature(cls).parameters:
+        options["preference_set"] = preference_set
+    return cls(n_tasks=n_tasks, preference=preference, task=task, **options)
 
 
 # Registry lines: one per method file.

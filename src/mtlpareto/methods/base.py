@@ -89,6 +89,7 @@ class Method:
 
     sweep: ClassVar[str] = "none"
     label: ClassVar[str | None] = None  # name shown in tables and figures
+    trainer: ClassVar[str] = "standard"  # key in mtlpareto.training.TRAINERS
 
     def __init__(self, n_tasks: int, preference: tuple[float, ...] | None = None, task: int | None = None) -> None:
         self.n_tasks = n_tasks

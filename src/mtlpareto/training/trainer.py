@@ -107,7 +107,13 @@ def train_run(
     meta = data.get("meta", {})
 
     model = make_model(spec, data).to(device)
-    method = build_method(spec["method"], len(tasks), preference=spec["preference"] and tuple(spec["preference"]), task=spec["task"])
+    method = build_method(
+        spec["method"],
+        len(tasks),
+        preference=spec["preference"] and tuple(spec["preference"]),
+        task=spec["task"],
+        preference_set=spec.get("preference_set") and [tuple(p) for p in spec["preference_set"]],
+    )
     optimizer = _make_optimizer(list(model.parameters()) + method.parameters(), train)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train["lr_halve_every"], gamma=0.5) if train.get("lr_halve_every") else None
     loader_rng = torch.Generator().manual_seed(spec["seed"])
