@@ -105,7 +105,7 @@ def cmd_table(args: argparse.Namespace) -> None:
     prof = _profile(args)
     df = _experiment_frame(prof, args.experiment)
     csv_path, md_path = (Path(p) for p in pipeline.table_paths(args.experiment, args.table))
-    summary = write_table(args.table, df, f"{args.experiment}: {args.table} ({prof.name} profile)", csv_path, md_path)
+    summary = write_table(args.table, df, args.experiment, f"{args.experiment}: {args.table} ({prof.name} profile)", csv_path, md_path)
     print(md_path.read_text() if len(summary) else f"empty table {csv_path}")
 
 
@@ -117,6 +117,42 @@ def cmd_figure(args: argparse.Namespace) -> None:
     df = _experiment_frame(prof, args.experiment)
     fig = FIGURES.get(args.figure)(df, f"{args.experiment} ({prof.name} profile)")
     save_figure(fig, [Path(p) for p in pipeline.figure_paths(args.experiment, args.figure)])
+
+
+def _current_numbers(prof) -> dict:
+    from mtlpareto import pipeline
+    from mtlpareto.metrics.reported import current_numbers
+
+    csvs = {}
+    for name, exp in prof.experiments.items():
+        for table in exp.get("tables", []):
+            path = Path(pipeline.table_paths(name, table)[0])
+            if not path.exists():
+                raise MTLParetoError(f"table {path} missing: run `snakemake --cores all paper_figures` first")
+            csvs[(name, table)] = path
+    return current_numbers(csvs)
+
+
+def cmd_check_reported(args: argparse.Namespace) -> None:
+    from mtlpareto.metrics.reported import check, load_reported, reported_path
+
+    prof = _profile(args)
+    path = Path(args.reported) if args.reported else reported_path(prof.name)
+    reported, band = load_reported(path)
+    problems = check(_current_numbers(prof), reported, band)
+    if problems:
+        raise MTLParetoError(f"{len(problems)} of {len(reported)} reported numbers left their band ({path}):\n  " + "\n  ".join(problems))
+    print(f"all {len(reported)} reported numbers of {path} are within their bands")
+
+
+def cmd_update_reported(args: argparse.Namespace) -> None:
+    from mtlpareto.metrics.reported import Band, reported_path, write_reported
+
+    prof = _profile(args)
+    path = Path(args.reported) if args.reported else reported_path(prof.name)
+    numbers = _current_numbers(prof)
+    write_reported(path, prof.name, numbers, Band(abs=args.abs_tol, rel=args.rel_tol))
+    print(f"wrote {len(numbers)} numbers to {path}")
 
 
 def cmd_dvc_yaml(args: argparse.Namespace) -> None:
@@ -172,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="dvc.yaml")
     p.add_argument("--check", action="store_true", help="fail if the file differs from what would be generated")
     add("targets", cmd_targets, "list every output of the pipeline (JSON)")
+    p = add("check-reported", cmd_check_reported, "fail if a table number left its reported band")
+    p.add_argument("--reported", default=None, help="default: results/reported/<profile>.yaml")
+    p = add("update-reported", cmd_update_reported, "write the current table numbers as the reported ones")
+    p.add_argument("--reported", default=None, help="default: results/reported/<profile>.yaml")
+    p.add_argument("--abs-tol", type=float, default=0.01, help="band half-width (default 0.01: CPU runs are deterministic)")
+    p.add_argument("--rel-tol", type=float, default=0.0)
     return parser
 
 

@@ -42,7 +42,11 @@ def tradeoff_figure(df: "pd.DataFrame", title: str, metric: str = "accuracy") ->
         if cls.sweep == "preferences":
             mean = sub.groupby("variant", sort=False)[[t0, t1]].mean()
             ax.plot(mean[t0], mean[t1], "-", color="0.55", lw=1, zorder=1)
-            ax.scatter(mean[t0], mean[t1], color="0.35", marker="x", s=28, label=f"{label} (grid)", zorder=2)
+            ax.scatter(mean[t0], mean[t1], color="0.35", marker="x", s=28, label=f"{label} (preference grid)", zorder=2)
+            for variant, row in mean.iterrows():
+                # label each grid point with the weight of the first task
+                weight = variant.removeprefix("pref_").split("-")[0]
+                ax.annotate(weight, (row[t0], row[t1]), textcoords="offset points", xytext=(4, 3), fontsize=6, color="0.35")
             continue
         if cls.sweep == "tasks":
             # one dedicated model per task: combine task-t scores of the task-t models

@@ -26,21 +26,48 @@ def accuracy_table(df: "pd.DataFrame") -> "pd.DataFrame":
     return method_summary(df, "accuracy", higher_is_better=True)
 
 
-def to_markdown(summary: "pd.DataFrame", title: str) -> str:
-    """Wide Markdown: one row per method entry, one column per task, 'mean ± std'."""
+def to_markdown(summary: "pd.DataFrame", title: str, experiment: str | None = None) -> str:
+    """Wide Markdown: one row per method entry, one column per task, 'mean ± std'.
+
+    Where results/published.yaml has the paper's number for the same experiment, method,
+    task and metric, it stands beside ours in a '(paper)' column.
+    """
+    from mtlpareto.metrics.reported import published_lookup
+
     tasks = list(dict.fromkeys(summary.task))
     metric = summary.metric.iloc[0] if len(summary) else ""
-    header = "| Method | " + " | ".join(f"{t} {metric}" for t in tasks) + " | seeds |"
-    lines = [f"### {title}", "", header, "|" + "---|" * (len(tasks) + 2)]
+    published = published_lookup()
+    rows = list(summary.itertuples())
+    has_paper = {t for t in tasks if any((experiment, r.method, str(t), r.metric) in published for r in rows)}
+    columns = []
+    for t in tasks:
+        columns.append(f"{t} {metric}")
+        if t in has_paper:
+            columns.append(f"{t} (paper)")
+    lines = [f"### {title}", "", "| Method | " + " | ".join(columns) + " | seeds |", "|" + "---|" * (len(columns) + 2)]
+    cited = {}
     for label, group in summary.groupby("label", sort=False):
-        by_task = {r.task: f"{r.mean:.2f} ± {r.std:.2f}" for r in group.itertuples()}
-        seeds = int(group.n_seeds.min())
-        lines.append(f"| {label} | " + " | ".join(by_task.get(t, "–") for t in tasks) + f" | {seeds} |")
+        cells = []
+        by_task = {r.task: r for r in group.itertuples()}
+        for t in tasks:
+            r = by_task.get(t)
+            cells.append(f"{r.mean:.2f} ± {r.std:.2f}" if r is not None else "–")
+            if t in has_paper:
+                pub = published.get((experiment, r.method, str(t), r.metric)) if r is not None else None
+                if pub:
+                    cited[pub["citation"]] = None
+                cells.append(f"{pub['value']:.2f}" if pub else "–")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {int(group.n_seeds.min())} |")
+    if cited:
+        lines += ["", "Paper columns (the papers' settings, as in the `paper` profile): " + "; ".join(cited) + "."]
     return "\n".join(lines) + "\n"
 
 
-def write_table(name: str, df: "pd.DataFrame", title: str, csv_path: Path, md_path: Path) -> "pd.DataFrame":
+def write_table(name: str, df: "pd.DataFrame", experiment: str, title: str, csv_path: Path, md_path: Path) -> "pd.DataFrame":
     summary = TABLES.get(name)(df)
     atomic_write_text(summary.to_csv(index=False), csv_path)
-    atomic_write_text(to_markdown(summary, title), md_path)
+    atomic_write_text(to_markdown(summary, title, experiment), md_path)
     return summary
+
+
+from mtlpareto.metrics import error_tables  # noqa: E402,F401  (registers per_task_error, average_error)
