@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from mtlpareto.data.store import load_processed, save_processed
 import torch
 
 from mtlpareto.data import multimnist as mm
@@ -225,12 +227,12 @@ def test_save_load_roundtrip(tmp_path):
     images, labels = solid_pool([30, 60, 90])
     ds = {"train": mm.build_multi_digits(images, labels, 8, 0), "tasks": ["left", "right"], "meta": {"seed": 0}}
     path = tmp_path / "sub" / "ds.pt"
-    mm.save_dataset(ds, path)
+    save_processed(ds, path)
     assert [p.name for p in path.parent.iterdir()] == ["ds.pt"]  # no temp file left behind
-    back = mm.load_dataset(path)
+    back = load_processed(path)
     assert torch.equal(back["train"][0], ds["train"][0]) and back["meta"] == {"seed": 0}
     with pytest.raises(DatasetMissingError, match="missing.pt"):
-        mm.load_dataset(tmp_path / "missing.pt")
+        load_processed(tmp_path / "missing.pt")
 
 
 # ----------------------------------------------------------------------------- torchvision

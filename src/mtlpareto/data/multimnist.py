@@ -12,8 +12,6 @@ MultiFashion+MNIST = (mnist left, fashion_mnist right); (mnist5k, mnist5k) works
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mtlpareto.data.sources import SOURCES, load_source
-from mtlpareto.errors import ConfigError, DatasetMissingError
+from mtlpareto.errors import ConfigError
 
 DIGIT = 28
 CANVAS = 36
@@ -218,33 +216,3 @@ def build_multimnist_dataset(
         "reference": "Sener & Koltun 2018 (Sec. 4.1); Lin et al. 2019 (Pareto MTL)",
     }
     return {"train": out["train"], "val": out["val"], "test": out["test"], "tasks": list(TASKS), "meta": meta}
-
-
-def save_dataset(ds: dict, path: Path) -> None:
-    """torch.save to a temp file in the same directory, then os.replace (atomic on POSIX)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(ds, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # A failed write must never leave a half-written file behind under the temp name.
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def load_dataset(path: Path) -> dict:
-    """Inverse of :func:`save_dataset` (DatasetMissingError if the file is absent or unreadable)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetMissingError(f"processed dataset {path} not found; build it first (`mtlpareto build-data`)")
-    try:
-        # Only tensors, tuples, lists, dicts, str and numbers: the safe loader suffices.
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt/truncated file: tell the user to rebuild, not a pickle trace
-        raise DatasetMissingError(f"processed dataset {path} is unreadable ({err}); delete it and rebuild") from err

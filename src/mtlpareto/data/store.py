@@ -18,9 +18,13 @@ def save_processed(data: dict, path: Path) -> None:
 
 def load_processed(path: Path) -> dict:
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise DatasetMissingError(f"processed dataset {path} not found; build it with `mtlpareto build-data` (or snakemake)")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        # Tensors, containers, strings and numbers only: the safe loader suffices.
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated/corrupt file: say so instead of a pickle traceback
+        raise DatasetMissingError(f"processed dataset {path} is unreadable ({err}); delete it and rebuild") from err
 
 
 def prepare_inputs(x: torch.Tensor, meta: dict) -> torch.Tensor:
