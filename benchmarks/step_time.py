@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from mtlpareto.methods import METHODS, StepContext, build_method
+from mtlpareto.methods.base import resolve_jacobian_mode
 from mtlpareto.models import build_model
 
 
@@ -34,7 +35,7 @@ def _method_kwargs(name: str, n_tasks: int) -> dict:
     return {}
 
 
-def time_method(name: str, n_tasks: int, model_name: str, batch: int, steps: int, warmup: int, device: torch.device) -> list[float]:
+def time_method(name: str, n_tasks: int, model_name: str, batch: int, steps: int, warmup: int, device: torch.device, jacobian: str) -> list[float]:
     torch.manual_seed(0)
     model = build_model(model_name, [10] * n_tasks, (1, 28, 28)).to(device)
     method = build_method({"name": name}, n_tasks=n_tasks, **_method_kwargs(name, n_tasks))
@@ -49,7 +50,7 @@ def time_method(name: str, n_tasks: int, model_name: str, batch: int, steps: int
         opt.zero_grad(set_to_none=True)
         z = model.encode(x)
         losses = torch.stack([F.cross_entropy(o, y[:, t]) for t, o in enumerate(model.decode(z))])
-        method.backward(StepContext(model, losses, z, step=i))
+        method.backward(StepContext(model, losses, z, step=i, jacobian=jacobian))
         opt.step()
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -69,6 +70,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--baseline", default="linear", help="method the ratios are relative to")
+    parser.add_argument("--jacobian", nargs="+", default=["auto"], choices=["auto", "batched", "loop"],
+                        help="per-task gradient strategies to time (auto: loop on CPU, batched on CUDA)")
     parser.add_argument("--out", type=Path, default=None, help="write OUT.csv and OUT.png")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -77,17 +80,22 @@ def main() -> None:
     rows = []
     for n_tasks in args.tasks:
         medians = {}
-        for name in args.methods:
-            medians[name] = statistics.median(time_method(name, n_tasks, args.model, args.batch, args.steps, args.warmup, device))
-        base = medians[args.baseline]
-        for name in args.methods:
-            rows.append({"device": args.device, "model": args.model, "batch": args.batch, "tasks": n_tasks, "method": name,
-                         "median_step_ms": round(1000 * medians[name], 3), "ratio_to_" + args.baseline: round(medians[name] / base, 3)})
-    header = f"{'T':>4} {'method':<14} {'ms/step':>10} {'ratio':>7}"
+        for jac in args.jacobian:
+            mode = resolve_jacobian_mode(jac, device)
+            for name in args.methods:
+                if (name, mode) not in medians:
+                    medians[(name, mode)] = statistics.median(time_method(name, n_tasks, args.model, args.batch, args.steps, args.warmup, device, mode))
+        modes = list(dict.fromkeys(resolve_jacobian_mode(j, device) for j in args.jacobian))
+        for mode in modes:
+            base = medians[(args.baseline, mode)]
+            for name in args.methods:
+                rows.append({"device": args.device, "model": args.model, "batch": args.batch, "tasks": n_tasks, "jacobian": mode, "method": name,
+                             "median_step_ms": round(1000 * medians[(name, mode)], 3), "ratio_to_" + args.baseline: round(medians[(name, mode)] / base, 3)})
+    header = f"{'T':>4} {'jacobian':<8} {'method':<14} {'ms/step':>10} {'ratio':>7}"
     print(f"device={args.device} model={args.model} batch={args.batch} threads={args.threads} steps={args.steps} (median)")
     print(header)
     for r in rows:
-        print(f"{r['tasks']:>4} {r['method']:<14} {r['median_step_ms']:>10.2f} {r['ratio_to_' + args.baseline]:>7.2f}")
+        print(f"{r['tasks']:>4} {r['jacobian']:<8} {r['method']:<14} {r['median_step_ms']:>10.2f} {r['ratio_to_' + args.baseline]:>7.2f}")
 
     if args.out:
         import pandas as pd
@@ -103,7 +111,7 @@ def main() -> None:
         df.to_csv(args.out.with_suffix(".csv"), index=False)
         sns.set_theme(style="whitegrid", context="paper")
         fig, ax = plt.subplots(figsize=(4.8, 3.6))
-        sns.lineplot(data=df, x="tasks", y="ratio_to_" + args.baseline, hue="method", marker="o", ax=ax)
+        sns.lineplot(data=df, x="tasks", y="ratio_to_" + args.baseline, hue="method", style="jacobian", marker="o", ax=ax)
         ax.set_xscale("log")
         ax.set_xticks(sorted(df.tasks.unique()), labels=[str(t) for t in sorted(df.tasks.unique())])
         ax.set_xlabel("number of tasks T")

@@ -180,6 +180,34 @@ def cmd_targets(args: argparse.Namespace) -> None:
     print(json.dumps(outs, indent=1))
 
 
+def cmd_predict(args: argparse.Namespace) -> None:
+    """Scores (or the solution) of a trained controllable run at one preference, as JSON."""
+    from mtlpareto import pipeline
+    from mtlpareto.controllable import load_controllable, parse_preference
+    from mtlpareto.controllable.trainer import predict, predictions_csv
+    from mtlpareto.data.store import load_processed
+    from mtlpareto.io import atomic_write_json, atomic_write_text
+
+    from mtlpareto.methods import METHODS
+
+    prof = _profile(args)
+    run = prof.run(args.run)
+    if METHODS.get(run.method).trainer != "controllable":
+        raise MTLParetoError(f"run {run.id}: {run.method!r} trains one network per run; `predict` needs a controllable method (ctrl_linear, ctrl_pareto, phn_ls, phn_epo)")
+    model = load_controllable(Path(pipeline.checkpoint_path(run)))
+    preference = parse_preference(args.preference, model.n_tasks)
+    data = load_processed(Path(pipeline.processed_path(prof.experiment(run.experiment)["dataset"])))
+    result = {"run": run.id, "split": args.split, **predict(model, data, args.split, preference)}
+    if args.predictions:
+        if "synthetic" in model.meta:
+            raise MTLParetoError("--predictions needs a dataset with samples; a synthetic run has a solution, not predictions")
+        atomic_write_text(predictions_csv(model, data, args.split), Path(args.predictions))
+        result["predictions"] = args.predictions
+    if args.output:
+        atomic_write_json(result, Path(args.output))
+    print(json.dumps(result, indent=1))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mtlpareto", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -214,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reported", default=None, help="default: results/reported/<profile>.yaml")
     p.add_argument("--abs-tol", type=float, default=0.01, help="band half-width (default 0.01: CPU runs are deterministic)")
     p.add_argument("--rel-tol", type=float, default=0.0)
+    p = add("predict", cmd_predict, "evaluate a controllable run at one preference (e.g. --preference 0.3,0.7)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--preference", required=True, help="comma-separated non-negative weights, one per task; normalised to sum 1")
+    p.add_argument("--split", default="test", help="dataset split to score (default: test)")
+    p.add_argument("--output", default=None, help="also write the JSON result to this file")
+    p.add_argument("--predictions", default=None, help="write per-sample predicted classes (CSV) to this file")
     return parser
 
 

@@ -69,8 +69,27 @@ def figure_paths(experiment: str, figure: str) -> list[str]:
     return [FIGURE.format(experiment=experiment, figure=figure, ext=e) for e in FIGURE_EXTS]
 
 
+def compared_experiments(profile: Profile, experiment: str) -> list[str]:
+    """The experiments named by `compare_with` (their runs appear in this one's tables/figures)."""
+    from mtlpareto.errors import ConfigError
+
+    other = profile.experiment(experiment).get("compare_with") or []
+    names = [other] if isinstance(other, str) else list(other)
+    for name in names:
+        if name == experiment or name not in profile.experiments:
+            raise ConfigError(
+                f"profiles.{profile.name}.experiments.{experiment}.compare_with: {name!r} is not another "
+                f"experiment of the profile (defined: {', '.join(profile.experiments)})"
+            )
+    return names
+
+
 def experiment_metrics(profile: Profile, experiment: str) -> list[str]:
-    return [metrics_path(r) for r in profile.runs(experiment)]
+    """Metrics files an experiment's tables and figures read: its runs, then compared ones."""
+    paths = [metrics_path(r) for r in profile.runs(experiment)]
+    for other in compared_experiments(profile, experiment):
+        paths += [metrics_path(r) for r in profile.runs(other)]
+    return paths
 
 
 def report_targets(profile: Profile) -> list[str]:
@@ -111,7 +130,7 @@ def stages(profile: Profile, params_file: str = "params.yaml") -> list[Stage]:
             run_params = [f"{exp_key}.model", f"{exp_key}.train", f"{exp_key}.methods.{run.method}", f"{base}.device"]
             out.append(Stage(f"train-{tag}", COMMANDS["train"].format(run=run.id, **fmt), [processed_path(exp["dataset"]), CODE_DEP], outs=[checkpoint_path(run)], params=run_params))
             out.append(Stage(f"evaluate-{tag}", COMMANDS["evaluate"].format(run=run.id, **fmt), [checkpoint_path(run), processed_path(exp["dataset"]), CODE_DEP], metrics=[metrics_path(run)]))
-        metrics = [metrics_path(r) for r in runs]
+        metrics = experiment_metrics(profile, exp_name)
         for table in exp.get("tables", []):
             out.append(Stage(f"table-{exp_name}-{table}", COMMANDS["table"].format(experiment=exp_name, table=table, **fmt), metrics + [f"{CODE_DEP}/metrics"], outs=table_paths(exp_name, table)))
         for figure in exp.get("figures", []):

@@ -64,3 +64,5 @@ def input_shape(data: dict) -> tuple[int, ...]:
 
 # Registry lines: one per dataset kind.
 from mtlpareto.data import multimnist_kind  # noqa: E402,F401
+from mtlpareto.data import celeba  # noqa: E402,F401
+from mtlpareto.data import synthetic_kind, cifar100_tasks  # noqa: E402,F401

@@ -36,3 +36,5 @@ def setup_matplotlib() -> None:
 
 # Registry lines: one per figure module.
 from mtlpareto.figures import tradeoff  # noqa: E402,F401
+from mtlpareto.figures import radar  # noqa: E402,F401
+from mtlpareto.figures import pareto_front  # noqa: E402,F401

@@ -31,8 +31,8 @@ def tradeoff_figure(df: "pd.DataFrame", title: str, metric: str = "accuracy") ->
     t0, t1 = tasks
     runs = _per_run_scores(df, metric)
     sns.set_theme(style="whitegrid", context="paper")
-    fig, ax = plt.subplots(figsize=(5.2, 4.4))
-    palette = sns.color_palette("tab10")
+    fig, ax = plt.subplots(figsize=(7.4, 4.6))
+    palette = sns.color_palette("tab20")
     markers = "osD^vP*Xhp<>"
     others = [m for m in dict.fromkeys(runs.method)]
     for i, method in enumerate(others):
@@ -41,12 +41,13 @@ def tradeoff_figure(df: "pd.DataFrame", title: str, metric: str = "accuracy") ->
         sub = runs[runs.method == method]
         if cls.sweep == "preferences":
             mean = sub.groupby("variant", sort=False)[[t0, t1]].mean()
-            ax.plot(mean[t0], mean[t1], "-", color="0.55", lw=1, zorder=1)
-            ax.scatter(mean[t0], mean[t1], color="0.35", marker="x", s=28, label=f"{label} (preference grid)", zorder=2)
+            color = palette[i % len(palette)]
+            ax.plot(mean[t0], mean[t1], "-", color=color, lw=1, alpha=0.6, zorder=1)
+            ax.scatter(mean[t0], mean[t1], color=color, marker="x", s=28, label=f"{label} (preference grid)", zorder=2)
             for variant, row in mean.iterrows():
-                # label each grid point with the weight of the first task
+                # label each grid point with its first preference entry
                 weight = variant.removeprefix("pref_").split("-")[0]
-                ax.annotate(weight, (row[t0], row[t1]), textcoords="offset points", xytext=(4, 3), fontsize=6, color="0.35")
+                ax.annotate(weight, (row[t0], row[t1]), textcoords="offset points", xytext=(4, 3), fontsize=6, color=color)
             continue
         if cls.sweep == "tasks":
             # one dedicated model per task: combine task-t scores of the task-t models
@@ -62,6 +63,6 @@ def tradeoff_figure(df: "pd.DataFrame", title: str, metric: str = "accuracy") ->
     ax.set_xlabel(f"{t0} digit {metric} [%] (test)")
     ax.set_ylabel(f"{t1} digit {metric} [%] (test)")
     ax.set_title(title)
-    ax.legend(fontsize=7, loc="lower left", frameon=True)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=True)
     fig.tight_layout()
     return fig

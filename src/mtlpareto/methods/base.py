@@ -1,9 +1,9 @@
 """What every MTL method sees at a training step, and the shared gradient helpers.
 
 A method never writes its own backward loop: it asks the StepContext for per-task
-gradients (w.r.t. shared parameters or w.r.t. the shared representation), computed in one
-batched vector-Jacobian product, and then either weights the losses or sets the shared
-gradient directly.
+gradients (w.r.t. shared parameters or w.r.t. the shared representation), computed by one
+helper (a vmapped vector-Jacobian product or T backward passes, see `resolve_jacobian_mode`),
+and then either weights the losses or sets the shared gradient directly.
 """
 
 from __future__ import annotations
@@ -16,29 +16,64 @@ from torch import nn
 from mtlpareto.errors import ConfigError
 
 
-def _batched_grad(outputs: torch.Tensor, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Rows of the Jacobian d outputs[t] / d inputs, all T at once (vmap over backward)."""
+JACOBIAN_MODES = ("auto", "batched", "loop")
+
+
+def resolve_jacobian_mode(mode: str, device: torch.device | str) -> str:
+    """"auto": T backward passes on CPU, one vmapped backward on GPUs.
+
+    Measured on CPU (benchmarks/step_time.py --jacobian): the vmapped backward is 1.2-1.4x
+    slower than the loop for LeNet (T=2..40) and ResNet-18 (T=10), and holds all T
+    gradients' intermediates at once. On GPUs the batched product fills the device instead.
+    """
+    if mode not in JACOBIAN_MODES:
+        raise ConfigError(f"jacobian: {mode!r} is not one of {', '.join(JACOBIAN_MODES)}")
+    if mode == "auto":
+        return "batched" if torch.device(device).type == "cuda" else "loop"
+    return mode
+
+
+def _loop_grad(outputs: torch.Tensor, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+    rows = [torch.autograd.grad(outputs[t], inputs, retain_graph=True, allow_unused=True) for t in range(outputs.numel())]
+    return [torch.stack([r[i] if r[i] is not None else torch.zeros_like(inputs[i]) for r in rows]) for i in range(len(inputs))]
+
+
+def jacobian_rows(outputs: torch.Tensor, inputs: list[torch.Tensor], mode: str = "batched") -> list[torch.Tensor]:
+    """Rows of the Jacobian d outputs[t] / d inputs: per input a [T, *input.shape] tensor.
+
+    "batched" computes all T rows in one vmapped backward (torch.autograd.grad with
+    is_grads_batched); "loop" runs T backward passes through the same retained graph.
+    """
+    if mode == "loop":
+        return _loop_grad(outputs, inputs)
     eye = torch.eye(outputs.numel(), dtype=outputs.dtype, device=outputs.device)
     try:
-        return list(
-            torch.autograd.grad(outputs, inputs, grad_outputs=eye, is_grads_batched=True, retain_graph=True, allow_unused=True)
-        )
+        grads = torch.autograd.grad(outputs, inputs, grad_outputs=eye, is_grads_batched=True, retain_graph=True, allow_unused=True)
     except RuntimeError as exc:  # an op without a batching rule: fall back to T backward passes
         if "vmap" not in str(exc) and "batch" not in str(exc).lower():
             raise
-        rows = [torch.autograd.grad(outputs[t], inputs, retain_graph=True, allow_unused=True) for t in range(outputs.numel())]
-        return [torch.stack([r[i] if r[i] is not None else torch.zeros_like(inputs[i]) for r in rows]) for i in range(len(inputs))]
+        return _loop_grad(outputs, inputs)
+    return [g if g is not None else torch.zeros(outputs.numel(), *x.shape, dtype=x.dtype, device=x.device) for g, x in zip(grads, inputs)]
 
 
 class StepContext:
     """Losses of one mini-batch plus lazy per-task gradients, shared by all methods."""
 
-    def __init__(self, model: nn.Module, losses: torch.Tensor, features: torch.Tensor, step: int = 0, epoch: int = 0) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        losses: torch.Tensor,
+        features: torch.Tensor,
+        step: int = 0,
+        epoch: int = 0,
+        jacobian: str = "batched",
+    ) -> None:
         self.model = model
         self.losses = losses
         self.features = features
         self.step = step
         self.epoch = epoch
+        self.jacobian = jacobian
         self.shared_params = [p for p in model.shared_parameters() if p.requires_grad]
         self.task_params = [p for p in model.task_parameters() if p.requires_grad]
 
@@ -46,13 +81,18 @@ class StepContext:
     def n_tasks(self) -> int:
         return self.losses.numel()
 
+    def parameter_jacobian(self, params: list[torch.Tensor]) -> torch.Tensor:
+        """[T, D] gradients of each task loss w.r.t. `params` only (e.g. GradNorm's last shared layer).
+
+        Backpropagation stops at `params`, so for a late layer this is far cheaper than
+        `shared_jacobian`.
+        """
+        grads = jacobian_rows(self.losses, list(params), self.jacobian)
+        return torch.cat([g.reshape(self.n_tasks, -1) for g in grads], dim=1)
+
     def shared_jacobian(self) -> torch.Tensor:
         """[T, D] gradients of each task loss w.r.t. the shared (encoder) parameters."""
-        grads = _batched_grad(self.losses, self.shared_params)
-        return torch.cat(
-            [(g if g is not None else torch.zeros(self.n_tasks, *p.shape)).reshape(self.n_tasks, -1) for g, p in zip(grads, self.shared_params)],
-            dim=1,
-        )
+        return self.parameter_jacobian(self.shared_params)
 
     def feature_jacobian(self) -> torch.Tensor:
         """[T, B*F] gradients of each task loss w.r.t. the shared representation z.
@@ -60,24 +100,35 @@ class StepContext:
         Only the heads are traversed, so this costs T small head backwards, not T encoder
         backwards: the point of MGDA-UB.
         """
-        (grads,) = _batched_grad(self.losses, [self.features])
+        (grads,) = jacobian_rows(self.losses, [self.features], self.jacobian)
         return grads.reshape(self.n_tasks, -1)
 
     def backward_weighted(self, weights: torch.Tensor) -> None:
         """One backward pass of sum_t w_t L_t (weights treated as constants)."""
         (weights.detach().to(self.losses) * self.losses).sum().backward()
 
-    def set_shared_gradient(self, direction: torch.Tensor, head_weights: torch.Tensor) -> None:
-        """Shared parameters get `direction` (flattened [D]); heads get grad of sum_t w_t L_t."""
+    def _set_head_gradients(self, head_weights: torch.Tensor) -> None:
+        if not self.task_params:  # heads may have no parameters (e.g. fixed objectives in tests)
+            return
         head_loss = (head_weights.detach().to(self.losses) * self.losses).sum()
         head_grads = torch.autograd.grad(head_loss, self.task_params, retain_graph=True, allow_unused=True)
         for p, g in zip(self.task_params, head_grads):
             p.grad = torch.zeros_like(p) if g is None else g
+
+    def set_shared_gradient(self, direction: torch.Tensor, head_weights: torch.Tensor) -> None:
+        """Shared parameters get `direction` (flattened [D]); heads get grad of sum_t w_t L_t."""
+        self._set_head_gradients(head_weights)
         offset = 0
         for p in self.shared_params:
             n = p.numel()
             p.grad = direction[offset : offset + n].view_as(p).to(p).clone()
             offset += n
+
+    def backward_features(self, feature_grad: torch.Tensor, head_weights: torch.Tensor) -> None:
+        """Heads get grad of sum_t w_t L_t; the encoder gets `feature_grad` (d/dz, e.g. [B*F])
+        backpropagated from the representation in a single encoder backward pass."""
+        self._set_head_gradients(head_weights)
+        self.features.backward(feature_grad.detach().to(self.features).view_as(self.features))
 
 
 class Method:
@@ -120,3 +171,39 @@ def preference_tensor(preference: tuple[float, ...] | None, n_tasks: int, method
     if len(preference) != n_tasks:
         raise ConfigError(f"method {method!r}: preference has {len(preference)} entries for {n_tasks} tasks")
     return torch.tensor(preference, dtype=torch.float32)
+
+
+def seeded_generator(seed: int | None, method: str) -> torch.Generator:
+    """CPU generator for a method's own randomness (task order, masks, random weights).
+
+    seed None takes the run's seed: the trainer calls torch.manual_seed(run seed) before it
+    builds the method, and torch.initial_seed() reads that back without consuming the global
+    stream, so a run stays reproducible and independent of the method's draws.
+    """
+    if seed is None:
+        seed = torch.initial_seed()
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"{method}: seed must be a non-negative integer or null, got {seed!r}")
+    return torch.Generator().manual_seed(seed)
+
+
+def check_number(value: object, option: str, method: str, low: float | None = None, high: float | None = None, low_open: bool = False, integer: bool = False) -> float:
+    """Validate a numeric option; the ConfigError names `method.option` and the allowed range."""
+    kinds = (int,) if integer else (int, float)
+    ok = isinstance(value, kinds) and not isinstance(value, bool)
+    if ok:
+        v = float(value)
+        ok = v == v and abs(v) != float("inf")  # finite
+        if ok and low is not None:
+            ok = v > low if low_open else v >= low
+        if ok and high is not None:
+            ok = v <= high
+    if not ok:
+        bounds = []
+        if low is not None:
+            bounds.append(("> " if low_open else ">= ") + f"{low:g}")
+        if high is not None:
+            bounds.append(f"<= {high:g}")
+        kind = "an integer" if integer else "a finite number"
+        raise ConfigError(f"{method}: option {option} must be {kind}{' ' + ' and '.join(bounds) if bounds else ''}, got {value!r}")
+    return value  # type: ignore[return-value]

@@ -50,3 +50,5 @@ def build_model(name: str, task_outputs: list[int], input_shape: tuple[int, ...]
 
 # Registry lines: one per model file.
 from mtlpareto.models import lenet  # noqa: E402,F401
+from mtlpareto.models import resnet  # noqa: E402,F401
+from mtlpareto.models import hypernet  # noqa: E402,F401

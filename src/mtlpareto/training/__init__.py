@@ -55,3 +55,6 @@ def train_run(*args, **kwargs) -> dict:
 
 
 __all__ = ["TRAINERS", "Trainer", "trainer_for", "train_run"]
+
+# Trainer registry lines: one per trainer module outside this file.
+from mtlpareto.controllable import trainer as _controllable_trainer  # noqa: E402,F401

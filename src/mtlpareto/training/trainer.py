@@ -21,6 +21,7 @@ from mtlpareto.data import TaskSpec, input_shape, task_specs
 from mtlpareto.data.store import load_processed, prepare_inputs
 from mtlpareto.errors import ConfigError, TrainingError
 from mtlpareto.methods import StepContext, build_method
+from mtlpareto.methods.base import resolve_jacobian_mode
 from mtlpareto.models import MTLModel, build_model
 from mtlpareto.io import atomic_torch_save
 
@@ -117,6 +118,7 @@ def train_run(
     optimizer = _make_optimizer(list(model.parameters()) + method.parameters(), train)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train["lr_halve_every"], gamma=0.5) if train.get("lr_halve_every") else None
     loader_rng = torch.Generator().manual_seed(spec["seed"])
+    jacobian = resolve_jacobian_mode(train.get("jacobian", "auto"), device)
 
     resume_path = checkpoint_path.with_name("resume.pt")
     start_epoch = 0
@@ -158,7 +160,7 @@ def train_run(
             if not torch.isfinite(losses).all():
                 bad = {t.name: float(v) for t, v in zip(tasks, losses.detach().cpu())}
                 raise TrainingError(f"run {spec['run']}: non-finite loss at epoch {epoch + 1}, step {step + 1}: {bad}; lower the learning rate or check the data")
-            weights = method.backward(StepContext(model, losses, features, step=epoch * steps_per_epoch + step, epoch=epoch))
+            weights = method.backward(StepContext(model, losses, features, step=epoch * steps_per_epoch + step, epoch=epoch, jacobian=jacobian))
             optimizer.step()
             loss_sum += losses.detach().cpu()
             weight_sum += weights.detach().cpu().float()
