@@ -25,6 +25,7 @@ def tiny_params(methods: dict | None = None, seeds=(0,), epochs: int = 1) -> dic
     quick["seeds"] = list(seeds)
     quick["datasets"]["multimnist_5k"].update(train_size=512, val_size=128, test_size=256)
     exp = quick["experiments"]["multimnist"]
+    quick["experiments"] = {"multimnist": exp}
     exp["train"].update(epochs=epochs, batch_size=128)
     exp["preference_grid"] = {"divisions": 2, "interior": True}
     if methods is not None:

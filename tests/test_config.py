@@ -10,6 +10,7 @@ import pytest
 
 from mtlpareto.config import load_profile, preference_grid
 from mtlpareto.errors import ConfigError
+from mtlpareto.methods import METHODS
 
 
 def test_repository_params_are_valid(repo_params):
@@ -23,9 +24,9 @@ def test_quick_profile_matrix(repo_params):
     runs = prof.runs("multimnist")
     methods = prof.experiment("multimnist")["methods"]
     grid = prof.experiment("multimnist")["preference_grid"]
-    per_seed = {m: 1 for m in methods}
-    per_seed["single_task"] = 2
-    per_seed["linear"] = comb(grid["divisions"] - 1, 1)  # interior lattice points for T=2
+    n_grid = comb(grid["divisions"] - 1, 1)  # interior lattice points for T=2
+    per_seed = {m: {"tasks": 2, "preferences": n_grid, "none": 1}[METHODS.get(m).sweep] for m in methods}
+    assert per_seed["single_task"] == 2 and per_seed["linear"] == n_grid
     assert len(runs) == sum(per_seed.values()) * len(prof.seeds)
     assert len({r.id for r in runs}) == len(runs)
     for run in runs:

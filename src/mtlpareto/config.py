@@ -179,7 +179,8 @@ class Profile:
                     variants = [(f"task-{name}", None, t) for t, name in enumerate(tasks)]
                 else:
                     variants = [("default", None, None)]
-                for (variant, pref, task), seed in itertools.product(variants, self.seeds):
+                seeds = exp.get("seeds") or self.seeds  # an experiment may use fewer seeds than its profile
+                for (variant, pref, task), seed in itertools.product(variants, seeds):
                     runs.append(Run(exp_name, method, variant, seed, pref, task))
         return runs
 

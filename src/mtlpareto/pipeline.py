@@ -35,6 +35,7 @@ COMMANDS = {
     "figure": "mtlpareto figure --params {params} --profile {profile} --experiment {experiment} --figure {figure}",
 }
 CODE_DEP = "src/mtlpareto"
+PUBLISHED = "results/published.yaml"  # the papers' numbers, shown beside ours in tables
 
 
 def run_fields(run: Run) -> dict:
@@ -132,7 +133,7 @@ def stages(profile: Profile, params_file: str = "params.yaml") -> list[Stage]:
             out.append(Stage(f"evaluate-{tag}", COMMANDS["evaluate"].format(run=run.id, **fmt), [checkpoint_path(run), processed_path(exp["dataset"]), CODE_DEP], metrics=[metrics_path(run)]))
         metrics = experiment_metrics(profile, exp_name)
         for table in exp.get("tables", []):
-            out.append(Stage(f"table-{exp_name}-{table}", COMMANDS["table"].format(experiment=exp_name, table=table, **fmt), metrics + [f"{CODE_DEP}/metrics"], outs=table_paths(exp_name, table)))
+            out.append(Stage(f"table-{exp_name}-{table}", COMMANDS["table"].format(experiment=exp_name, table=table, **fmt), metrics + [PUBLISHED, f"{CODE_DEP}/metrics"], outs=table_paths(exp_name, table)))
         for figure in exp.get("figures", []):
             out.append(Stage(f"figure-{exp_name}-{figure}", COMMANDS["figure"].format(experiment=exp_name, figure=figure, **fmt), metrics + [f"{CODE_DEP}/figures"], outs=figure_paths(exp_name, figure)))
     return out

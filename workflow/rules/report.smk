@@ -1,7 +1,17 @@
+import re as _re
+
+# Experiment, table and figure names may contain underscores, so "{experiment}_{figure}" is
+# ambiguous (multimnist_ctrl_tradeoff_curves); the profile's own experiment names settle it.
+EXPERIMENT_NAMES = "|".join(_re.escape(name) for name in sorted(PROFILE.experiments, key=len, reverse=True))
+
+
 rule table:
     """An experiment's table: CSV (machine-readable) and Markdown."""
+    wildcard_constraints:
+        experiment=EXPERIMENT_NAMES,
     input:
-        lambda wc: P.experiment_metrics(PROFILE, wc.experiment),
+        metrics=lambda wc: P.experiment_metrics(PROFILE, wc.experiment),
+        published=P.PUBLISHED,
     output:
         csv="results/tables/{experiment}_{table}.csv",
         md="results/tables/{experiment}_{table}.md",
@@ -11,6 +21,8 @@ rule table:
 
 rule figure:
     """An experiment's figure as PNG and PDF."""
+    wildcard_constraints:
+        experiment=EXPERIMENT_NAMES,
     input:
         lambda wc: P.experiment_metrics(PROFILE, wc.experiment),
     output:

@@ -366,7 +366,7 @@ def _evaluate_synthetic(model: ControllableModel, method: ControllableMethod) ->
     curve = []
     for p in evaluation_preferences(2, method.eval_points):
         model.set_preference(p)
-        x = model.forward(torch.zeros(1, problem.dim))[0][0].double()
+        x = model.forward(torch.zeros(1, problem.dim, device=model.hypernet.scale.device))[0][0].double()
         f = problem.objectives(x)
         curve.append({
             "preference": [round(float(v), 6) for v in p],
@@ -376,7 +376,7 @@ def _evaluate_synthetic(model: ControllableModel, method: ControllableMethod) ->
     losses = np.array([[c["losses"][t.name] for t in model.tasks] for c in curve])
     solutions = np.array([c["solution"] for c in curve])
     model.set_preference(torch.full((2,), 0.5))
-    x = model.forward(torch.zeros(1, problem.dim))[0][0].double()
+    x = model.forward(torch.zeros(1, problem.dim, device=model.hypernet.scale.device))[0][0].double()
     at_uniform = problem.objectives(x)
     reference = method.hv_reference
     return {
@@ -393,7 +393,9 @@ def _evaluate_synthetic(model: ControllableModel, method: ControllableMethod) ->
 def evaluate_controllable(spec: dict, data: dict, checkpoint_path: Path) -> dict:
     """Metrics of a trained controllable run: trade-off curve, hypervolume, uniform-preference splits."""
     state = read_checkpoint(checkpoint_path)
-    model = load_controllable(checkpoint_path)
+    # The run's device when it has one (the paper profile evaluates 21-51 preferences per split).
+    device = spec["device"] if spec["device"] != "cuda" or torch.cuda.is_available() else "cpu"
+    model = load_controllable(checkpoint_path, device=device)
     method = build_method(spec["method"], len(model.tasks))
     record = {"parameters": state["parameters"]}
     if "synthetic" in model.meta:
@@ -432,7 +434,7 @@ def predict(model: ControllableModel, data: dict, split: str, preference: torch.
     out: dict = {"preference": [round(float(v), 6) for v in p]}
     if "synthetic" in model.meta:
         problem = _synthetic_problem(model.meta)
-        x = model.forward(torch.zeros(1, problem.dim))[0][0].double()
+        x = model.forward(torch.zeros(1, problem.dim, device=model.hypernet.scale.device))[0][0].double()
         out["losses"] = {t.name: float(v) for t, v in zip(model.tasks, problem.objectives(x))}
         out["solution"] = [float(v) for v in x]
         return out

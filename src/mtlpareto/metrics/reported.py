@@ -102,6 +102,8 @@ def published_lookup(path: Path = PUBLISHED) -> dict[tuple, dict]:
     sources = doc.get("sources", {})
     out = {}
     for entry in doc.get("entries", []):
+        if entry.get("comparable", True) is False:  # recorded, but not on the scale of ours
+            continue
         key = (entry["experiment"], entry["method"], str(entry["task"]), entry["metric"])
         out[key] = {**entry, "citation": f"{sources.get(entry['source'], entry['source'])}, {entry['table']}"}
     return out
