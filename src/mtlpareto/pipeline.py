@@ -148,7 +148,7 @@ def dvc_yaml(profile: Profile, params_file: str = "params.yaml") -> str:
             entry["params"] = [{params_file: st.params}] if params_file != "params.yaml" else st.params
         outs = []
         for o in st.outs:
-            in_git = o.startswith("results/tables/") or o.endswith(".manifest.json")
+            in_git = o.startswith("results/tables/")
             outs.append({o: {"cache": False}} if in_git else o)
         if outs:
             entry["outs"] = outs
