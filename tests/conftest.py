@@ -33,6 +33,12 @@ def tiny_params(methods: dict | None = None, seeds=(0,), epochs: int = 1) -> dic
     return {"profile": "tiny", "profiles": {"tiny": quick}}
 
 
+def project_files(root: Path) -> None:
+    """Files of the repository a pipeline run reads besides params.yaml (the papers' numbers)."""
+    (root / "results").mkdir(parents=True, exist_ok=True)
+    (root / "results/published.yaml").write_text((REPO / "results/published.yaml").read_text())
+
+
 @pytest.fixture
 def cli_env() -> dict:
     """Environment in which the `mtlpareto` console script of this interpreter is on PATH."""

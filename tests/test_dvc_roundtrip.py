@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, tiny_params
+from conftest import REPO, project_files, tiny_params
 
 
 def _run(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
@@ -33,6 +33,7 @@ def test_push_clone_pull_regenerates_tables_without_training(tmp_path, cli_env):
     origin.mkdir()
     params = tiny_params(methods={"uniform": {}, "mgda_ub": {}})
     (origin / "params.yaml").write_text(yaml.safe_dump(params))
+    project_files(origin)
     # dvc.yaml stages depend on the package code, so the repository carries it, as a real clone does
     shutil.copytree(REPO / "src", origin / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     _run(git + ["init", "-q"], origin, cli_env)

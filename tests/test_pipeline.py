@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, tiny_params
+from conftest import REPO, project_files, tiny_params
 from mtlpareto import pipeline
 from mtlpareto.config import load_profile
 
@@ -40,6 +40,7 @@ def test_committed_dvc_yaml_is_generated_from_params():
 def test_snakemake_and_dvc_declare_the_same_outputs(tmp_path, cli_env):
     params = tiny_params()
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    project_files(tmp_path)
     prof = load_profile(tmp_path / "params.yaml")
     dvc_outs = {o for st in pipeline.stages(prof) for o in st.outs + st.metrics}
     dvc_doc = yaml.safe_load(pipeline.dvc_yaml(prof))
@@ -60,6 +61,7 @@ def test_invalid_params_stop_snakemake_with_the_key(tmp_path, cli_env):
 def test_tiny_profile_runs_end_to_end(tmp_path, cli_env):
     methods = {"single_task": {}, "uniform": {}, "linear": {}, "mgda": {"normalization": "loss+"}, "mgda_ub": {"normalization": "loss+"}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params(methods=methods)))
+    project_files(tmp_path)
     res = _snakemake(tmp_path, cli_env, "--cores", "2", "paper_figures")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
 
