@@ -81,3 +81,26 @@ def test_preference_grid_is_the_simplex_lattice(n_tasks, divisions):
 def test_empty_interior_grid_is_an_error():
     with pytest.raises(ConfigError, match="divisions"):
         preference_grid(3, 2, interior=True)
+
+
+def test_controllable_methods_accept_their_base_options_and_nothing_else(repo_params):
+    """phn_epo passes **options on to its bases: their options are accepted, typos are not."""
+    params = copy.deepcopy(repo_params)
+    methods = params["profiles"]["quick"]["experiments"]["multimnist_ctrl"]["methods"]
+    methods["phn_epo"] = {"epo_eps": 1e-3, "hidden_dim": 20, "n_preferences": 2, "eval_points": 5}
+    prof = load_profile(params)
+    assert prof.experiment("multimnist_ctrl")["methods"]["phn_epo"]["hidden_dim"] == 20
+    methods["phn_epo"] = {"hiden_dim": 20}
+    with pytest.raises(ConfigError, match=r"methods\.phn_epo\.hiden_dim: unknown option; accepted: .*embedding_dim.*epo_eps.*hidden_dim"):
+        load_profile(params)
+
+
+def test_each_hypernetwork_family_keeps_its_papers_defaults():
+    from mtlpareto.methods import build_method
+
+    # Lin et al.: preferences uniform on the simplex, a chunked hypernetwork; PHN: Dirichlet(0.2), no chunking.
+    lin = [build_method({"name": name}, 2) for name in ("ctrl_linear", "ctrl_pareto")]
+    phn = [build_method({"name": name}, 2) for name in ("phn_ls", "phn_epo")]
+    assert all(m.dirichlet_alpha == 1.0 and m.hypernet["chunk_size"] == "auto" and m.hypernet["hidden_dim"] == 64 for m in lin)
+    assert all(m.dirichlet_alpha == 0.2 and m.hypernet["chunk_size"] is None and m.hypernet["hidden_dim"] == 100 for m in phn)
+    assert build_method({"name": "phn_epo", "epo_eps": 0.01, "hidden_dim": 7}, 2).hypernet["hidden_dim"] == 7

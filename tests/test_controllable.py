@@ -29,6 +29,7 @@ from mtlpareto.errors import ConfigError, DatasetMissingError, TrainingError
 from mtlpareto.methods import build_method
 from mtlpareto.models import build_model
 from mtlpareto.models.hypernet import ControllableModel, FunctionalTarget, HyperNetwork, normalize_preference
+from mtlpareto.training import run_state
 
 
 # --------------------------------------------------------------------------- ctrl_pareto direction
@@ -200,12 +201,10 @@ def test_epo_direction_matches_brute_force_lp(seed):
 
 
 def test_epo_infeasible_lp_is_an_error_not_a_fallback(monkeypatch):
-    from mtlpareto.controllable import directions
-
     class Infeasible:
         status, message, x = 2, "infeasible", None
 
-    monkeypatch.setattr(directions, "linprog", lambda *a, **k: Infeasible())
+    monkeypatch.setattr(scipy.optimize, "linprog", lambda *a, **k: Infeasible())
     with pytest.raises(DirectionError, match="infeasible"):
         epo_weights(np.array([1.0, 0.2]), np.eye(2), np.array([0.5, 0.5]))
 
@@ -350,7 +349,7 @@ def test_raising_a_tasks_preference_lowers_its_loss(tmp_path, method):
 
 
 def _kill_after_epoch(monkeypatch, epoch: int):
-    real_save = ctrl_trainer.atomic_torch_save
+    real_save = run_state.atomic_torch_save
     calls = {"n": 0}
 
     def save_then_die(obj, path):
@@ -359,7 +358,7 @@ def _kill_after_epoch(monkeypatch, epoch: int):
         if calls["n"] == epoch:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(ctrl_trainer, "atomic_torch_save", save_then_die)
+    monkeypatch.setattr(run_state, "atomic_torch_save", save_then_die)
 
 
 def _image_dataset(path: Path, n: int = 64) -> None:

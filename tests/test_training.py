@@ -11,7 +11,7 @@ from conftest import tiny_params
 from mtlpareto.config import load_profile
 from mtlpareto.data.store import save_processed
 from mtlpareto.errors import TrainingError
-from mtlpareto.training import trainer
+from mtlpareto.training import run_state, trainer
 
 
 def _dataset(path, n=96, nan=False):
@@ -54,7 +54,7 @@ def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path, monkeyp
     spec = _spec(epochs=3)
     reference = _train(spec, tmp_path, "ref")
 
-    real_save = trainer.atomic_torch_save
+    real_save = run_state.atomic_torch_save
     calls = {"n": 0}
 
     def save_then_die(obj, path):
@@ -63,10 +63,10 @@ def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path, monkeyp
         if calls["n"] == 2:  # killed right after the epoch-2 checkpoint
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(trainer, "atomic_torch_save", save_then_die)
+    monkeypatch.setattr(run_state, "atomic_torch_save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         _train(spec, tmp_path, "killed")
-    monkeypatch.setattr(trainer, "atomic_torch_save", real_save)
+    monkeypatch.setattr(run_state, "atomic_torch_save", real_save)
     assert (tmp_path / "killed" / "resume.pt").exists()
     assert not (tmp_path / "killed" / "model.pt").exists()
 
@@ -80,7 +80,7 @@ def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path, monkeyp
 def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path, monkeypatch):
     _dataset(tmp_path / "data.pt")
     spec = _spec(epochs=2)
-    monkeypatch.setattr(trainer, "atomic_torch_save", lambda obj, path: (_ for _ in ()).throw(KeyboardInterrupt) if path.name == "model.pt" else torch.save(obj, path))
+    monkeypatch.setattr(run_state, "atomic_torch_save", lambda obj, path: (_ for _ in ()).throw(KeyboardInterrupt) if path.name == "model.pt" else torch.save(obj, path))
     with pytest.raises(KeyboardInterrupt):
         _train(spec, tmp_path, "x")
     monkeypatch.undo()

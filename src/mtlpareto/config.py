@@ -67,11 +67,20 @@ def validate_structure(params: dict) -> dict:
     return params
 
 
+def accepted_options(func: Callable) -> set[str]:
+    """Keyword options `func` accepts; a class whose __init__ passes **options on also accepts its bases'."""
+    accepted: set[str] = set()
+    for target in func.__mro__ if isinstance(func, type) else (func,):
+        params = inspect.signature(target.__init__ if isinstance(func, type) else target).parameters
+        accepted |= {n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self"}
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            break
+    return accepted
+
+
 def check_options(func: Callable, options: dict, where: str, skip: tuple[str, ...] = ()) -> None:
     """Fail with a message naming `where.key` when `options` has a key `func` does not accept."""
-    sig = inspect.signature(func)
-    accepted = {n for n, p in sig.parameters.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
-    accepted -= set(skip)
+    accepted = accepted_options(func) - set(skip)
     for key in options:
         if key not in accepted:
             raise ConfigError(f"{where}.{key}: unknown option; accepted: {', '.join(sorted(accepted)) or 'none'}")

@@ -86,25 +86,28 @@ class ControllableMethod(Method):
     trainer: ClassVar[str] = "controllable"
     sweep: ClassVar[str] = "none"
 
+    name: ClassVar[str]  # the registry name, in error messages
+
+    # The defaults are Lin et al.'s compact, chunked hypernetwork with preferences drawn
+    # uniformly from the simplex; ParetoHyperNetworkMethod holds PHN's.
     def __init__(
         self,
         n_tasks: int,
         preference: tuple[float, ...] | None = None,
         task: int | None = None,
         *,
-        name: str,
-        dirichlet_alpha: float,
-        n_preferences: int,
-        hidden_dim: int,
-        n_hidden: int,
-        embedding_dim: int,
-        chunk_size: int | str | None,
-        eval_points: int,
-        hv_reference: float | list[float],
-        seed: int | None,
+        dirichlet_alpha: float = 1.0,
+        n_preferences: int = 1,
+        hidden_dim: int = 64,
+        n_hidden: int = 2,
+        embedding_dim: int = 32,
+        chunk_size: int | str | None = CHUNK_AUTO,
+        eval_points: int = 21,
+        hv_reference: float | list[float] = 2.0,
+        seed: int | None = None,
     ) -> None:
         super().__init__(n_tasks, preference, task)
-        self.name = name
+        name = self.name
         self.dirichlet_alpha = float(check_number(dirichlet_alpha, "dirichlet_alpha", name, low=0.0, low_open=True))
         self.n_preferences = int(check_number(n_preferences, "n_preferences", name, low=1, integer=True))
         for option, value in (("hidden_dim", hidden_dim), ("n_hidden", n_hidden), ("embedding_dim", embedding_dim)):
@@ -163,3 +166,21 @@ class ControllableMethod(Method):
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
         self.stats = dict(state.get("stats", {}))
+
+
+class ParetoHyperNetworkMethod(ControllableMethod):
+    """PHN's defaults (Navon et al. 2021): rays ~ Dirichlet(0.2) and a hypernetwork without
+    chunking (an MLP on the ray, 100 hidden units, one linear head per target tensor)."""
+
+    def __init__(
+        self,
+        n_tasks: int,
+        preference: tuple[float, ...] | None = None,
+        task: int | None = None,
+        *,
+        dirichlet_alpha: float = 0.2,
+        hidden_dim: int = 100,
+        chunk_size: int | str | None = None,
+        **options,
+    ) -> None:
+        super().__init__(n_tasks, preference, task, dirichlet_alpha=dirichlet_alpha, hidden_dim=hidden_dim, chunk_size=chunk_size, **options)

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy.optimize import linprog
 
 from mtlpareto.errors import MTLParetoError
 from mtlpareto.solvers import min_norm_weights_from_gram
@@ -197,6 +196,8 @@ def _non_uniformity(l_hat: np.ndarray) -> float:
 
 def _solve_lp(c: np.ndarray, a_ub: np.ndarray | None, b_ub: np.ndarray | None, m: int) -> np.ndarray | None:
     """max c^T alpha on the simplex with A_ub alpha <= b_ub; None when infeasible."""
+    from scipy.optimize import linprog  # lazy: scipy's import costs ~1 s in every job that never needs it
+
     res = linprog(
         -c,
         A_ub=a_ub if a_ub is not None and len(a_ub) else None,

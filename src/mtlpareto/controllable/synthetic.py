@@ -31,7 +31,6 @@ import math
 
 import numpy as np
 import torch
-from scipy import integrate
 
 from mtlpareto.errors import ConfigError
 
@@ -95,6 +94,8 @@ class SineFonseca:
             f2 = 1.0 - math.exp(-((u + 1.0) ** 2))
             df1 = 2.0 * (1.0 - u) * math.exp(-((u - 1.0) ** 2))  # -d f_1 / du > 0 on [-1, 1)
             return (r2 - f2) * df1
+
+        from scipy import integrate  # lazy: scipy's import costs ~1 s in every job that never needs it
 
         area, _ = integrate.quad(integrand, -1.0, 1.0, epsabs=1e-13, epsrel=1e-12)
         return float(area + (r1 - top) * r2)

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import random
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -32,14 +30,12 @@ from mtlpareto.controllable.base import ControllableMethod, ControllableStepCont
 from mtlpareto.data import TaskSpec, input_shape, task_specs
 from mtlpareto.data.store import load_processed, prepare_inputs
 from mtlpareto.errors import ConfigError, TrainingError
-from mtlpareto.io import atomic_torch_save
 from mtlpareto.methods import build_method
 from mtlpareto.models import build_model
 from mtlpareto.models.hypernet import ControllableModel, FunctionalTarget, HyperNetwork
 from mtlpareto.training import TRAINERS
-from mtlpareto.training.trainer import _make_optimizer, _truncate_log, resolve_device, seed_everything
+from mtlpareto.training.run_state import CHECKPOINT_FORMAT, RunFiles, epoch_record, make_optimizer, resolve_device, start_run
 
-CHECKPOINT_FORMAT = 1
 KIND = "controllable"
 IGNORE_INDEX = -100  # label of a sample that does not belong to a task (CIFAR-100/20)
 FOCUS = 0.5  # with T > 2 tasks, task t is evaluated at (1 - FOCUS) * uniform + FOCUS * e_t
@@ -137,17 +133,6 @@ class _SyntheticProblem:
 # --------------------------------------------------------------------------- training
 
 
-def _rng_state(loader: torch.Generator) -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(), "loader": loader.get_state()}
-
-
-def _set_rng_state(state: dict, loader: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    loader.set_state(state["loader"])
-
-
 def train_controllable(
     spec: dict,
     dataset_path: Path,
@@ -157,10 +142,7 @@ def train_controllable(
     progress: bool = True,
 ) -> dict:
     """Train the hypernetwork of one run (Profile.run_spec) and write its final checkpoint."""
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    device = resolve_device(spec["device"])
-    seed_everything(spec["seed"])
+    device = start_run(spec, threads)
     data = load_processed(dataset_path)
     tasks = task_specs(spec["dataset"])
     train = spec["train"]
@@ -173,28 +155,19 @@ def train_controllable(
     model = build_controllable(architecture, method.hypernet, tasks, meta).to(device)
     problem = _SyntheticProblem(meta, device) if "synthetic" in meta else _DataProblem(data, tasks, train["batch_size"], device)
     params = list(model.hypernet.parameters())
-    optimizer = _make_optimizer(params, train)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train["lr_halve_every"], gamma=0.5) if train.get("lr_halve_every") else None
+    optimizer, scheduler = make_optimizer(params, train)
     loader_rng = torch.Generator().manual_seed(spec["seed"])
 
-    resume_path = checkpoint_path.with_name("resume.pt")
+    files = RunFiles(spec, checkpoint_path, log_path, loader_rng)
     start_epoch = 0
-    if resume_path.exists():
-        state = torch.load(resume_path, map_location=device, weights_only=False)
-        if state.get("spec") != spec:
-            raise TrainingError(f"run {spec['run']}: {resume_path} was written for other settings; delete it to restart")
+    state = files.resume(device)
+    if state is not None:
         model.hypernet.load_state_dict(state["hypernet"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
         method.load_state_dict(state["method"])
-        _set_rng_state(state["rng"], loader_rng)
         start_epoch = state["epoch"]
-        _truncate_log(log_path, start_epoch)
-        tqdm.write(f"[{spec['run']}] resuming after epoch {start_epoch}")
-    elif log_path.exists():
-        log_path.unlink()
-    log_path.parent.mkdir(parents=True, exist_ok=True)
 
     steps = problem.steps_per_epoch
     n_params = {"hypernetwork": model.hypernet_parameters, "target": model.target_parameters}
@@ -220,34 +193,21 @@ def train_controllable(
         mean_losses = (loss_sum / steps).float()
         method.end_epoch(epoch, mean_losses)
         stats = method.pop_stats()
-        record = {
-            "epoch": epoch + 1,
-            "lr": optimizer.param_groups[0]["lr"],
-            "train_loss": {t.name: round(float(v), 6) for t, v in zip(tasks, mean_losses)},
-            "mean_weight": {t.name: round(float(v), 6) for t, v in zip(tasks, weight_sum / steps)},
-            "seconds": round(time.perf_counter() - started, 3),
-            **({"method_stats": {k: round(v / steps, 4) for k, v in sorted(stats.items())}} if stats else {}),
-        }
+        extra = {"method_stats": {k: round(v / steps, 4) for k, v in sorted(stats.items())}} if stats else {}
+        record = epoch_record(epoch + 1, optimizer.param_groups[0]["lr"], [t.name for t in tasks], mean_losses, weight_sum / steps, time.perf_counter() - started, **extra)
         bar.set_postfix({t.name: f"{float(v):.3f}" for t, v in zip(tasks, mean_losses)})
         if scheduler is not None:
             scheduler.step()
-        with open(log_path, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        if (epoch + 1) % train.get("checkpoint_every", 1) == 0 or epoch + 1 == train["epochs"]:
-            atomic_torch_save(
-                {
-                    "format": CHECKPOINT_FORMAT,
-                    "kind": KIND,
-                    "spec": spec,
-                    "epoch": epoch + 1,
-                    "hypernet": model.hypernet.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                    "method": method.state_dict(),
-                    "rng": _rng_state(loader_rng),
-                },
-                resume_path,
-            )
+        files.end_epoch(
+            record,
+            lambda: {
+                "kind": KIND,
+                "hypernet": model.hypernet.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "method": method.state_dict(),
+            },
+        )
     bar.close()
     final = {
         "format": CHECKPOINT_FORMAT,
@@ -260,8 +220,7 @@ def train_controllable(
         "parameters": n_params,
         "hypernet": {k: v.detach().cpu() for k, v in model.hypernet.state_dict().items()},
     }
-    atomic_torch_save(final, checkpoint_path)
-    resume_path.unlink(missing_ok=True)
+    files.finish(final)
     return {"run": spec["run"], "epochs": train["epochs"], "parameters": n_params}
 
 

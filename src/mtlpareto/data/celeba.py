@@ -319,8 +319,12 @@ def build_celeba(
     seed: int = 0,
     check_md5: bool = True,
     workers: int = 0,
+    download: bool = False,
 ) -> dict:
-    """{"train"|"val"|"test": (uint8 [n, 3, S, S], int64 [n, T]), "tasks": names, "meta": {...}}."""
+    """{"train"|"val"|"test": (uint8 [n, 3, S, S], int64 [n, T]), "tasks": names, "meta": {...}}.
+
+    `download` is fetch's concern; it is accepted so params.yaml's dataset block is one set of options.
+    """
     _check_options(image_size, max_train, max_val, max_test, workers)
     names = attribute_subset(attributes)
     columns = [ATTRIBUTES.index(a) for a in names]
@@ -379,28 +383,4 @@ class CelebAKind:
     def fetch(spec: dict, root: Path) -> dict:
         return fetch_celeba(Path(root), download=bool(spec.get("download", False)), check_md5=bool(spec.get("check_md5", True)))
 
-    @staticmethod
-    def build(
-        root: Path,
-        image_size: int = 64,
-        max_train: int | None = None,
-        max_val: int | None = None,
-        max_test: int | None = None,
-        attributes: list[str] | None = None,
-        seed: int = 0,
-        download: bool = False,
-        check_md5: bool = True,
-        workers: int = 0,
-    ) -> dict:
-        # `download` is fetch's concern; accepted here so params.yaml's dataset block is one set of options.
-        return build_celeba(
-            Path(root),
-            image_size=image_size,
-            max_train=max_train,
-            max_val=max_val,
-            max_test=max_test,
-            attributes=attributes,
-            seed=seed,
-            check_md5=check_md5,
-            workers=workers,
-        )
+    build = staticmethod(build_celeba)

@@ -15,7 +15,6 @@ as in the official code.
 from __future__ import annotations
 
 import numpy as np
-import scipy.optimize
 import torch
 
 from mtlpareto.errors import ConfigError, TrainingError
@@ -96,6 +95,8 @@ def cagrad_dual_weights(gram: torch.Tensor | np.ndarray, c: float) -> np.ndarray
             return min_norm_weights_from_gram(a, tol=_KKT_TOL).numpy()
         if excess(lo) > 0:
             break
+    import scipy.optimize  # lazy: scipy's import costs ~1 s in every job that never needs it
+
     log_kappa = hi if excess(hi) == 0 else scipy.optimize.brentq(excess, lo, hi, xtol=1e-13, maxiter=200)
     w = _shifted_min_norm(a, np.exp(log_kappa))[0]
     grad = _dual_gradient(w, a, sqrt_phi)

@@ -25,29 +25,19 @@ from mtlpareto.methods.base import check_number
 @METHODS.register("ctrl_pareto")
 class CtrlPareto(ControllableMethod):
     label = "Controllable Pareto MTL"
+    name = "ctrl_pareto"
 
     def __init__(
         self,
         n_tasks: int,
         preference: tuple[float, ...] | None = None,
         task: int | None = None,
+        *,
         n_references: int = 3,
         restore_below: float = 0.0,
-        dirichlet_alpha: float = 1.0,
-        n_preferences: int = 1,
-        hidden_dim: int = 64,
-        n_hidden: int = 2,
-        embedding_dim: int = 32,
-        chunk_size: int | str | None = "auto",
-        eval_points: int = 21,
-        hv_reference: float | list[float] = 2.0,
-        seed: int | None = None,
+        **options,  # ControllableMethod's: hypernetwork, preference sampling, evaluation
     ) -> None:
-        super().__init__(
-            n_tasks, preference, task, name="ctrl_pareto", dirichlet_alpha=dirichlet_alpha, n_preferences=n_preferences,
-            hidden_dim=hidden_dim, n_hidden=n_hidden, embedding_dim=embedding_dim, chunk_size=chunk_size,
-            eval_points=eval_points, hv_reference=hv_reference, seed=seed,
-        )
+        super().__init__(n_tasks, preference, task, **options)
         # K: "a hyperparameter ... the same for all experiments" (App. A.2); the number was
         # lost from our copy of the paper, 3 is our choice.
         self.n_references = int(check_number(n_references, "n_references", "ctrl_pareto", low=0, integer=True))

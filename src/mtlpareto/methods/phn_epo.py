@@ -10,37 +10,27 @@ from __future__ import annotations
 
 import torch
 
-from mtlpareto.controllable.base import ControllableMethod, ControllableStepContext
+from mtlpareto.controllable.base import ControllableStepContext, ParetoHyperNetworkMethod
 from mtlpareto.controllable.directions import epo_weights
 from mtlpareto.methods import METHODS
 from mtlpareto.methods.base import check_number
 
 
 @METHODS.register("phn_epo")
-class PHNEPO(ControllableMethod):
+class PHNEPO(ParetoHyperNetworkMethod):
     label = "PHN-EPO"
+    name = "phn_epo"
 
     def __init__(
         self,
         n_tasks: int,
         preference: tuple[float, ...] | None = None,
         task: int | None = None,
+        *,
         epo_eps: float = 1e-4,
-        dirichlet_alpha: float = 0.2,
-        n_preferences: int = 1,
-        hidden_dim: int = 100,
-        n_hidden: int = 2,
-        embedding_dim: int = 32,
-        chunk_size: int | str | None = None,
-        eval_points: int = 21,
-        hv_reference: float | list[float] = 2.0,
-        seed: int | None = None,
+        **options,  # ParetoHyperNetworkMethod's: hypernetwork, preference sampling, evaluation
     ) -> None:
-        super().__init__(
-            n_tasks, preference, task, name="phn_epo", dirichlet_alpha=dirichlet_alpha, n_preferences=n_preferences,
-            hidden_dim=hidden_dim, n_hidden=n_hidden, embedding_dim=embedding_dim, chunk_size=chunk_size,
-            eval_points=eval_points, hv_reference=hv_reference, seed=seed,
-        )
+        super().__init__(n_tasks, preference, task, **options)
         # EPO's threshold on the non-uniformity mu(r L) between balancing and descending.
         self.epo_eps = float(check_number(epo_eps, "epo_eps", "phn_epo", low=0.0, low_open=True))
 

@@ -9,34 +9,14 @@ from __future__ import annotations
 
 import torch
 
-from mtlpareto.controllable.base import ControllableMethod, ControllableStepContext
+from mtlpareto.controllable.base import ControllableStepContext, ParetoHyperNetworkMethod
 from mtlpareto.methods import METHODS
 
 
 @METHODS.register("phn_ls")
-class PHNLS(ControllableMethod):
+class PHNLS(ParetoHyperNetworkMethod):
     label = "PHN-LS"
-
-    def __init__(
-        self,
-        n_tasks: int,
-        preference: tuple[float, ...] | None = None,
-        task: int | None = None,
-        dirichlet_alpha: float = 0.2,
-        n_preferences: int = 1,
-        hidden_dim: int = 100,
-        n_hidden: int = 2,
-        embedding_dim: int = 32,
-        chunk_size: int | str | None = None,
-        eval_points: int = 21,
-        hv_reference: float | list[float] = 2.0,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(
-            n_tasks, preference, task, name="phn_ls", dirichlet_alpha=dirichlet_alpha, n_preferences=n_preferences,
-            hidden_dim=hidden_dim, n_hidden=n_hidden, embedding_dim=embedding_dim, chunk_size=chunk_size,
-            eval_points=eval_points, hv_reference=hv_reference, seed=seed,
-        )
+    name = "phn_ls"
 
     def weights(self, ctx: ControllableStepContext) -> torch.Tensor:
         return ctx.preferences.to(torch.float32) / ctx.preferences.shape[0]

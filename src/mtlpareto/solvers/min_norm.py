@@ -23,7 +23,6 @@ from __future__ import annotations
 from typing import Union
 
 import numpy as np
-import scipy.linalg
 import torch
 
 from mtlpareto.errors import MTLParetoError
@@ -253,6 +252,8 @@ def _solve_psd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     collinear gradients) a truncated least-squares solve keeps the solution bounded.  One
     step of iterative refinement recovers accuracy lost to roundoff in either case.
     """
+    import scipy.linalg  # lazy: scipy's import costs ~1 s in every job that never needs it
+
     try:
         factor = scipy.linalg.cho_factor(a, lower=True, check_finite=False)
         pivots = np.abs(np.diag(factor[0]))

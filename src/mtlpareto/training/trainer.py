@@ -1,18 +1,15 @@
 """Generic MTL training: any registered dataset x model x method, deterministic on CPU.
 
-Each epoch ends with an atomic checkpoint (model, optimiser, scheduler, method state and
-RNG states); a killed run restarts from it and reaches the same weights as an
-uninterrupted one.
+Each epoch ends with an atomic resume checkpoint (model, optimiser, scheduler, method state
+and RNG states; see run_state.py); a killed run restarts from it and reaches the same
+weights as an uninterrupted one.
 """
 
 from __future__ import annotations
 
-import json
-import random
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -23,21 +20,7 @@ from mtlpareto.errors import ConfigError, TrainingError
 from mtlpareto.methods import StepContext, build_method
 from mtlpareto.methods.base import resolve_jacobian_mode
 from mtlpareto.models import MTLModel, build_model
-from mtlpareto.io import atomic_torch_save
-
-CHECKPOINT_FORMAT = 1
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: cuda requested but no CUDA device is available (use the quick profile or device: cpu)")
-    return torch.device(name)
+from mtlpareto.training.run_state import CHECKPOINT_FORMAT, RunFiles, epoch_record, make_optimizer, start_run
 
 
 def task_losses(outputs: list[torch.Tensor], targets: torch.Tensor, tasks: list[TaskSpec]) -> torch.Tensor:
@@ -59,31 +42,6 @@ def make_model(spec: dict, data: dict) -> MTLModel:
     return build_model(spec["model"]["name"], [t.n_classes for t in tasks], input_shape(data), **options)
 
 
-def _make_optimizer(params: list, train: dict) -> torch.optim.Optimizer:
-    if train["optimizer"] == "sgd":
-        return torch.optim.SGD(params, lr=train["lr"], momentum=train.get("momentum", 0.0), weight_decay=train.get("weight_decay", 0.0))
-    return torch.optim.Adam(params, lr=train["lr"], weight_decay=train.get("weight_decay", 0.0))
-
-
-def _rng_state(generator: torch.Generator) -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(), "loader": generator.get_state()}
-
-
-def _set_rng_state(state: dict, generator: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    generator.set_state(state["loader"])
-
-
-def _truncate_log(log_path: Path, epochs_done: int) -> None:
-    """Keep only the log lines of epochs the checkpoint covers (a resumed run rewrites the rest)."""
-    if not log_path.exists():
-        return
-    lines = [ln for ln in log_path.read_text().splitlines() if ln.strip() and json.loads(ln).get("epoch", 0) <= epochs_done]
-    log_path.write_text("".join(ln + "\n" for ln in lines))
-
-
 def train_run(
     spec: dict,
     dataset_path: Path,
@@ -97,10 +55,7 @@ def train_run(
     Returns a summary dict. The resume file sits next to the final checkpoint and is removed
     once the run completes.
     """
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    device = resolve_device(spec["device"])
-    seed_everything(spec["seed"])
+    device = start_run(spec, threads)
     data = load_processed(dataset_path)
     tasks = task_specs(spec["dataset"])
     train = spec["train"]
@@ -115,29 +70,20 @@ def train_run(
         task=spec["task"],
         preference_set=spec.get("preference_set") and [tuple(p) for p in spec["preference_set"]],
     )
-    optimizer = _make_optimizer(list(model.parameters()) + method.parameters(), train)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train["lr_halve_every"], gamma=0.5) if train.get("lr_halve_every") else None
+    optimizer, scheduler = make_optimizer(list(model.parameters()) + method.parameters(), train)
     loader_rng = torch.Generator().manual_seed(spec["seed"])
     jacobian = resolve_jacobian_mode(train.get("jacobian", "auto"), device)
 
-    resume_path = checkpoint_path.with_name("resume.pt")
+    files = RunFiles(spec, checkpoint_path, log_path, loader_rng)
     start_epoch = 0
-    if resume_path.exists():
-        state = torch.load(resume_path, map_location=device, weights_only=False)
-        if state.get("spec") != spec:
-            raise TrainingError(f"run {spec['run']}: {resume_path} was written for other settings; delete it to restart")
+    state = files.resume(device)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
         method.load_state_dict(state["method"])
-        _set_rng_state(state["rng"], loader_rng)
         start_epoch = state["epoch"]
-        _truncate_log(log_path, start_epoch)
-        tqdm.write(f"[{spec['run']}] resuming after epoch {start_epoch}")
-    elif log_path.exists():
-        log_path.unlink()
-    log_path.parent.mkdir(parents=True, exist_ok=True)
 
     n = x_train.shape[0]
     batch_size = train["batch_size"]
@@ -167,36 +113,22 @@ def train_run(
             bar.update(1)
         mean_losses = loss_sum / steps_per_epoch
         method.end_epoch(epoch, mean_losses)
-        record = {
-            "epoch": epoch + 1,
-            "lr": optimizer.param_groups[0]["lr"],
-            "train_loss": {t.name: round(float(v), 6) for t, v in zip(tasks, mean_losses)},
-            "mean_weight": {t.name: round(float(v), 6) for t, v in zip(tasks, weight_sum / steps_per_epoch)},
-            "seconds": round(time.perf_counter() - started, 3),
-        }
+        record = epoch_record(epoch + 1, optimizer.param_groups[0]["lr"], [t.name for t in tasks], mean_losses, weight_sum / steps_per_epoch, time.perf_counter() - started)
         bar.set_postfix({t.name: f"{float(v):.3f}" for t, v in zip(tasks, mean_losses)})
         if scheduler is not None:
             scheduler.step()
-        with open(log_path, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        if (epoch + 1) % train.get("checkpoint_every", 1) == 0 or epoch + 1 == train["epochs"]:
-            atomic_torch_save(
-                {
-                    "format": CHECKPOINT_FORMAT,
-                    "spec": spec,
-                    "epoch": epoch + 1,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                    "method": method.state_dict(),
-                    "rng": _rng_state(loader_rng),
-                },
-                resume_path,
-            )
+        files.end_epoch(
+            record,
+            lambda: {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "method": method.state_dict(),
+            },
+        )
     bar.close()
     final = {"format": CHECKPOINT_FORMAT, "spec": spec, "epochs": train["epochs"], "model": {k: v.cpu() for k, v in model.state_dict().items()}}
-    atomic_torch_save(final, checkpoint_path)
-    resume_path.unlink(missing_ok=True)
+    files.finish(final)
     return {"run": spec["run"], "epochs": train["epochs"]}
 
 
