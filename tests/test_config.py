@@ -27,7 +27,9 @@ def test_quick_profile_matrix(repo_params):
     n_grid = comb(grid["divisions"] - 1, 1)  # interior lattice points for T=2
     per_seed = {m: {"tasks": 2, "preferences": n_grid, "none": 1}[METHODS.get(m).sweep] for m in methods}
     assert per_seed["single_task"] == 2 and per_seed["linear"] == n_grid
-    assert len(runs) == sum(per_seed.values()) * len(prof.seeds)
+    seeds = {m: (options or {}).get("seeds") or prof.seeds for m, options in methods.items()}
+    assert len(runs) == sum(per_seed[m] * len(seeds[m]) for m in methods)
+    assert {r.seed for r in runs if r.method == "mgda_ub"} == set(prof.seeds)
     assert len({r.id for r in runs}) == len(runs)
     for run in runs:
         assert prof.run(run.id) == run
@@ -49,6 +51,8 @@ def test_quick_profile_matrix(repo_params):
         (lambda p: p["profiles"]["quick"]["experiments"]["multimnist"]["model"].update(name="vgg"), "vgg"),
         (lambda p: p["profiles"]["quick"]["experiments"]["multimnist"].update(figures=["pie"]), "pie"),
         (lambda p: p.update(profile="nightly"), "nightly"),
+        (lambda p: p["profiles"]["quick"]["experiments"]["multimnist"]["methods"].update(rlw={"seeds": [0, 0]}), "methods.rlw.seeds"),
+        (lambda p: p["profiles"]["quick"]["experiments"]["multimnist"]["methods"].update(rlw={"seeds": []}), "methods.rlw.seeds"),
     ],
 )
 def test_invalid_params_name_the_problem(repo_params, mutate, fragment):
@@ -104,3 +108,14 @@ def test_each_hypernetwork_family_keeps_its_papers_defaults():
     assert all(m.dirichlet_alpha == 1.0 and m.hypernet["chunk_size"] == "auto" and m.hypernet["hidden_dim"] == 64 for m in lin)
     assert all(m.dirichlet_alpha == 0.2 and m.hypernet["chunk_size"] is None and m.hypernet["hidden_dim"] == 100 for m in phn)
     assert build_method({"name": "phn_epo", "epo_eps": 0.01, "hidden_dim": 7}, 2).hypernet["hidden_dim"] == 7
+
+
+def test_a_method_may_run_on_fewer_seeds_and_its_spec_does_not_carry_them(repo_params):
+    params = copy.deepcopy(repo_params)
+    params["profiles"]["quick"]["experiments"]["multimnist"]["methods"]["mgda"] = {"normalization": "l2", "seeds": [1]}
+    prof = load_profile(params)
+    mgda = [r for r in prof.runs("multimnist") if r.method == "mgda"]
+    assert [r.seed for r in mgda] == [1]
+    assert prof.run_spec(mgda[0])["method"] == {"name": "mgda", "normalization": "l2"}
+    with pytest.raises(ConfigError, match="not in the matrix"):
+        prof.run("multimnist/mgda/default/seed0")

@@ -71,6 +71,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     import torch
+    from tqdm.auto import tqdm
 
     from mtlpareto import pipeline
     from mtlpareto.data.store import load_processed
@@ -78,13 +79,24 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from mtlpareto.training import trainer_for
 
     prof = _profile(args)
+    if (args.run is None) == (args.experiment is None and args.method is None):
+        raise MTLParetoError("give either --run RUN or --experiment EXPERIMENT --method METHOD")
+    if args.run is not None:
+        runs = [prof.run(args.run)]
+    else:
+        if args.experiment is None or args.method is None:
+            raise MTLParetoError("--experiment and --method go together")
+        prof.experiment(args.experiment)  # names the experiment if it is unknown
+        runs = pipeline.method_runs(prof, args.experiment).get(args.method)
+        if not runs:
+            raise MTLParetoError(f"experiment {args.experiment!r} has no method {args.method!r}")
     torch.set_num_threads(prof.raw.get("torch_threads", 1))
-    run = prof.run(args.run)
-    spec = prof.run_spec(run)
-    data = load_processed(Path(pipeline.processed_path(prof.experiment(run.experiment)["dataset"])))
-    result = trainer_for(spec).evaluate(spec, data, Path(pipeline.checkpoint_path(run)))
-    record = {**pipeline.run_fields(run), "run": run.id, "preference": run.preference, "task": run.task, **result}
-    atomic_write_json(record, Path(pipeline.metrics_path(run)))
+    data = load_processed(Path(pipeline.processed_path(prof.experiment(runs[0].experiment)["dataset"])))
+    for run in tqdm(runs, desc="evaluate", disable=len(runs) == 1 or not sys.stderr.isatty(), leave=False):
+        spec = prof.run_spec(run)
+        result = trainer_for(spec).evaluate(spec, data, Path(pipeline.checkpoint_path(run)))
+        record = {**pipeline.run_fields(run), "run": run.id, "preference": run.preference, "task": run.task, **result}
+        atomic_write_json(record, Path(pipeline.metrics_path(run)))
 
 
 def _experiment_frame(prof, experiment: str):
@@ -225,7 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("train", cmd_train, "train one run (EXPERIMENT/METHOD/VARIANT/seedN)")
     p.add_argument("--run", required=True)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: when stderr is a terminal)")
-    add("evaluate", cmd_evaluate, "evaluate one trained run on val and test").add_argument("--run", required=True)
+    p = add("evaluate", cmd_evaluate, "evaluate trained runs on val and test: one run, or all of a method's in an experiment")
+    p.add_argument("--run", help="one run (EXPERIMENT/METHOD/VARIANT/seedN)")
+    p.add_argument("--experiment")
+    p.add_argument("--method")
     p = add("table", cmd_table, "write an experiment's table (CSV + Markdown)")
     p.add_argument("--experiment", required=True)
     p.add_argument("--table", required=True)

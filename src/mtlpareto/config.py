@@ -67,6 +67,11 @@ def validate_structure(params: dict) -> dict:
     return params
 
 
+def method_options(options: dict | None) -> dict:
+    """A method's constructor options: its params.yaml block without `seeds` (which runs to train)."""
+    return {k: v for k, v in (options or {}).items() if k != "seeds"}
+
+
 def accepted_options(func: Callable) -> set[str]:
     """Keyword options `func` accepts; a class whose __init__ passes **options on also accepts its bases'."""
     accepted: set[str] = set()
@@ -188,7 +193,8 @@ class Profile:
                     variants = [(f"task-{name}", None, t) for t, name in enumerate(tasks)]
                 else:
                     variants = [("default", None, None)]
-                seeds = exp.get("seeds") or self.seeds  # an experiment may use fewer seeds than its profile
+                # A method, or an experiment, may use fewer seeds than its profile.
+                seeds = (exp["methods"][method] or {}).get("seeds") or exp.get("seeds") or self.seeds
                 for (variant, pref, task), seed in itertools.product(variants, seeds):
                     runs.append(Run(exp_name, method, variant, seed, pref, task))
         return runs
@@ -213,7 +219,7 @@ class Profile:
             "dataset": self.dataset_spec(exp["dataset"]),
             "model": exp["model"],
             "train": exp["train"],
-            "method": {"name": run.method, **(exp["methods"][run.method] or {})},
+            "method": {"name": run.method, **method_options(exp["methods"][run.method])},
             "preference": run.preference,
             "preference_set": self.preference_set(run.experiment) if run.preference is not None else None,
             "task": run.task,
@@ -245,7 +251,12 @@ def _check_components(profile: Profile) -> None:
         for method, options in exp["methods"].items():
             if method not in METHODS:
                 raise ConfigError(f"{where}.methods.{method}: unknown method; known: {', '.join(METHODS.names())}")
-            check_options(METHODS.get(method), options or {}, f"{where}.methods.{method}", skip=("n_tasks", "preference", "task", "preference_set"))
+            seeds = (options or {}).get("seeds")
+            if seeds is not None and not (
+                isinstance(seeds, list) and seeds and len(set(seeds)) == len(seeds) and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds)
+            ):
+                raise ConfigError(f"{where}.methods.{method}.seeds: a non-empty list of distinct non-negative integers, got {seeds!r}")
+            check_options(METHODS.get(method), method_options(options), f"{where}.methods.{method}", skip=("n_tasks", "preference", "task", "preference_set"))
         from mtlpareto.figures import FIGURES
         from mtlpareto.metrics.tables import TABLES
 

@@ -30,7 +30,9 @@ COMMANDS = {
     "fetch": "mtlpareto fetch --params {params} --profile {profile} --dataset {dataset}",
     "build_data": "mtlpareto build-data --params {params} --profile {profile} --dataset {dataset}",
     "train": "mtlpareto train --params {params} --profile {profile} --run {run}",
-    "evaluate": "mtlpareto evaluate --params {params} --profile {profile} --run {run}",
+    # One job per experiment x method evaluates all its runs: a job's fixed cost (importing torch,
+    # reading the dataset, a few seconds) is paid once instead of once per run.
+    "evaluate": "mtlpareto evaluate --params {params} --profile {profile} --experiment {experiment} --method {method}",
     "table": "mtlpareto table --params {params} --profile {profile} --experiment {experiment} --table {table}",
     "figure": "mtlpareto figure --params {params} --profile {profile} --experiment {experiment} --figure {figure}",
 }
@@ -85,6 +87,14 @@ def compared_experiments(profile: Profile, experiment: str) -> list[str]:
     return names
 
 
+def method_runs(profile: Profile, experiment: str) -> dict[str, list[Run]]:
+    """The experiment's runs grouped by method (one evaluate job each), in params.yaml order."""
+    groups: dict[str, list[Run]] = {}
+    for run in profile.runs(experiment):
+        groups.setdefault(run.method, []).append(run)
+    return groups
+
+
 def experiment_metrics(profile: Profile, experiment: str) -> list[str]:
     """Metrics files an experiment's tables and figures read: its runs, then compared ones."""
     paths = [metrics_path(r) for r in profile.runs(experiment)]
@@ -125,12 +135,14 @@ def stages(profile: Profile, params_file: str = "params.yaml") -> list[Stage]:
         out.append(Stage(f"build_data-{ds}", COMMANDS["build_data"].format(dataset=ds, **fmt), [manifest_path(ds), f"{CODE_DEP}/data"], outs=[processed_path(ds)], params=[f"{base}.datasets.{ds}"]))
     for exp_name, exp in profile.experiments.items():
         exp_key = f"{base}.experiments.{exp_name}"
-        runs = profile.runs(exp_name)
-        for run in runs:
-            tag = f"{run.experiment}-{run.method}-{run.variant}-seed{run.seed}"
-            run_params = [f"{exp_key}.model", f"{exp_key}.train", f"{exp_key}.methods.{run.method}", f"{base}.device"]
-            out.append(Stage(f"train-{tag}", COMMANDS["train"].format(run=run.id, **fmt), [processed_path(exp["dataset"]), CODE_DEP], outs=[checkpoint_path(run)], params=run_params))
-            out.append(Stage(f"evaluate-{tag}", COMMANDS["evaluate"].format(run=run.id, **fmt), [checkpoint_path(run), processed_path(exp["dataset"]), CODE_DEP], metrics=[metrics_path(run)]))
+        for method, runs in method_runs(profile, exp_name).items():
+            for run in runs:
+                tag = f"{run.experiment}-{run.method}-{run.variant}-seed{run.seed}"
+                run_params = [f"{exp_key}.model", f"{exp_key}.train", f"{exp_key}.methods.{run.method}", f"{base}.device"]
+                out.append(Stage(f"train-{tag}", COMMANDS["train"].format(run=run.id, **fmt), [processed_path(exp["dataset"]), CODE_DEP], outs=[checkpoint_path(run)], params=run_params))
+            evaluate = COMMANDS["evaluate"].format(experiment=exp_name, method=method, **fmt)
+            deps = [checkpoint_path(r) for r in runs] + [processed_path(exp["dataset"]), CODE_DEP]
+            out.append(Stage(f"evaluate-{exp_name}-{method}", evaluate, deps, metrics=[metrics_path(r) for r in runs]))
         metrics = experiment_metrics(profile, exp_name)
         for table in exp.get("tables", []):
             out.append(Stage(f"table-{exp_name}-{table}", COMMANDS["table"].format(experiment=exp_name, table=table, **fmt), metrics + [PUBLISHED, f"{CODE_DEP}/metrics"], outs=table_paths(exp_name, table)))

@@ -16,15 +16,25 @@ rule train:
         P.COMMANDS["train"].format(run="{params.run}", **CLI)
 
 
-rule evaluate:
-    """Per-task accuracy and loss on the validation and test splits."""
-    input:
-        checkpoint=P.CHECKPOINT,
-        dataset=dataset_of,
-    output:
-        P.METRICS,
-    params:
-        run=run_id,
-    threads: THREADS
-    shell:
-        P.COMMANDS["evaluate"].format(run="{params.run}", **CLI)
+# One evaluate job per experiment x method (see pipeline.COMMANDS): its outputs are the
+# metrics files of that method's runs, so the rules are written out per pair.
+for _experiment in PROFILE.experiments:
+    for _method, _runs in P.method_runs(PROFILE, _experiment).items():
+
+        rule:
+            """Per-task accuracy and loss on the validation and test splits of a method's runs."""
+            name:
+                f"evaluate_{_experiment}_{_method}"
+            input:
+                checkpoints=[P.checkpoint_path(r) for r in _runs],
+                dataset=P.processed_path(PROFILE.experiment(_experiment)["dataset"]),
+            output:
+                [P.metrics_path(r) for r in _runs],
+            params:
+                # Through params: a shell string built from the loop variables would run the
+                # last iteration's command in every rule (Snakemake compiles the body once).
+                experiment=_experiment,
+                method=_method,
+            threads: THREADS
+            shell:
+                P.COMMANDS["evaluate"].format(experiment="{params.experiment}", method="{params.method}", **CLI)

@@ -62,7 +62,9 @@ def train_run(
     x_train, y_train = data["train"]
     meta = data.get("meta", {})
 
-    model = make_model(spec, data).to(device)
+    # channels_last: NHWC kernels (max-pooling above all) are faster on CPU; same model, other float rounding.
+    layout = torch.channels_last if train.get("memory_format") == "channels_last" and x_train.dim() == 4 else torch.contiguous_format
+    model = make_model(spec, data).to(device, memory_format=layout)
     method = build_method(
         spec["method"],
         len(tasks),
@@ -98,7 +100,7 @@ def train_run(
         weight_sum = torch.zeros(len(tasks))
         for step in range(steps_per_epoch):
             idx = order[step * batch_size : (step + 1) * batch_size]
-            x = prepare_inputs(x_train[idx], meta).to(device)
+            x = prepare_inputs(x_train[idx], meta).to(device).contiguous(memory_format=layout)
             y = y_train[idx].to(device)
             optimizer.zero_grad(set_to_none=True)
             features = model.encode(x)
