@@ -37,6 +37,36 @@ def test_committed_dvc_yaml_is_generated_from_params():
     assert (REPO / "dvc.yaml").read_text() == pipeline.dvc_yaml(prof), "run `mtlpareto dvc-yaml`"
 
 
+def test_one_evaluate_job_per_method_covers_each_run_once():
+    prof = load_profile(REPO / "params.yaml")
+    evaluates = [st for st in pipeline.stages(prof) if st.name.startswith("evaluate-")]
+    for exp in prof.experiments:
+        for method, runs in pipeline.method_runs(prof, exp).items():
+            (stage,) = [st for st in evaluates if st.name == f"evaluate-{exp}-{method}"]
+            assert stage.metrics == [pipeline.metrics_path(r) for r in runs] and {r.method for r in runs} == {method}
+            assert f"--experiment {exp} --method {method}" in stage.cmd
+            assert set(pipeline.checkpoint_path(r) for r in runs) <= set(stage.deps)
+    every = [m for st in evaluates for m in st.metrics]
+    assert sorted(every) == sorted(pipeline.metrics_path(r) for r in prof.runs())
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "give either --run RUN or --experiment EXPERIMENT --method METHOD"),
+        (["--experiment", "multimnist"], "--experiment and --method go together"),
+        (["--experiment", "multimnist", "--method", "nope"], "experiment 'multimnist' has no method 'nope'"),
+        (["--experiment", "nope", "--method", "mgda"], "unknown experiment 'nope'"),
+    ],
+)
+def test_evaluate_names_what_is_missing(args, message, capsys, monkeypatch):
+    from mtlpareto import cli
+
+    monkeypatch.chdir(REPO)
+    assert cli.main(["evaluate", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_snakemake_and_dvc_declare_the_same_outputs(tmp_path, cli_env):
     params = tiny_params()
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
