@@ -52,14 +52,14 @@ def cmd_build_data(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from mtlpareto import pipeline
-    from mtlpareto.training import trainer_for
+    from mtlpareto.training import train_run
 
     prof = _profile(args)
     run = prof.run(args.run)
     spec = prof.run_spec(run)
     dataset = prof.experiment(run.experiment)["dataset"]
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    trainer_for(spec).train(
+    train_run(
         spec,
         dataset_path=Path(pipeline.processed_path(dataset)),
         checkpoint_path=Path(pipeline.checkpoint_path(run)),
@@ -76,7 +76,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from mtlpareto import pipeline
     from mtlpareto.data.store import load_processed
     from mtlpareto.io import atomic_write_json
-    from mtlpareto.training import trainer_for
+    from mtlpareto.training import evaluate_run
 
     prof = _profile(args)
     if (args.run is None) == (args.experiment is None and args.method is None):
@@ -94,7 +94,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     data = load_processed(Path(pipeline.processed_path(prof.experiment(runs[0].experiment)["dataset"])))
     for run in tqdm(runs, desc="evaluate", disable=len(runs) == 1 or not sys.stderr.isatty(), leave=False):
         spec = prof.run_spec(run)
-        result = trainer_for(spec).evaluate(spec, data, Path(pipeline.checkpoint_path(run)))
+        result = evaluate_run(spec, data, Path(pipeline.checkpoint_path(run)))
         record = {**pipeline.run_fields(run), "run": run.id, "preference": run.preference, "task": run.task, **result}
         atomic_write_json(record, Path(pipeline.metrics_path(run)))
 

@@ -10,6 +10,12 @@ from typing import Any
 
 import torch
 
+from mtlpareto.errors import MTLParetoError
+
+
+class UnreadableFileError(MTLParetoError):
+    """A file exists but cannot be read back (truncated, corrupt, or not ours)."""
+
 
 def _atomic(path: Path, write) -> None:
     path = Path(path)
@@ -37,3 +43,17 @@ def atomic_write_text(text: str, path: Path) -> None:
 
 def atomic_write_json(obj: Any, path: Path) -> None:
     atomic_write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", path)
+
+
+def load_torch_file(path: Path, what: str, fix: str, map_location: Any = "cpu", weights_only: bool = False) -> Any:
+    """torch.load with errors that name the file: missing, unreadable or truncated.
+
+    `what` says what the file is ("checkpoint", "resume file"), `fix` what to do about it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UnreadableFileError(f"{what} {path} not found; {fix}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except Exception as err:  # truncated zip, bad pickle, permissions: say which file, not a pickle traceback
+        raise UnreadableFileError(f"{what} {path} is unreadable ({type(err).__name__}: {err}); {fix}") from err

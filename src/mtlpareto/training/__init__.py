@@ -48,13 +48,17 @@ def trainer_for(spec: dict) -> Trainer:
     return TRAINERS.get(METHODS.get(spec["method"]["name"]).trainer)
 
 
-def train_run(*args, **kwargs) -> dict:
-    from mtlpareto.training.trainer import train_run as _train_run
+def train_run(spec: dict, dataset_path: Path, checkpoint_path: Path, log_path: Path, threads: int = 1, progress: bool = True) -> dict:
+    """Train one run (Profile.run_spec) and write its final checkpoint: the CLI's entry point."""
+    return trainer_for(spec).train(spec, Path(dataset_path), Path(checkpoint_path), Path(log_path), threads=threads, progress=progress)
 
-    return _train_run(*args, **kwargs)
+
+def evaluate_run(spec: dict, data: dict, checkpoint_path: Path) -> dict:
+    """Metrics of one trained run ({"splits": ...} and more): the CLI's entry point."""
+    return trainer_for(spec).evaluate(spec, data, Path(checkpoint_path))
 
 
-__all__ = ["TRAINERS", "Trainer", "trainer_for", "train_run"]
+__all__ = ["TRAINERS", "Trainer", "evaluate_run", "trainer_for", "train_run"]
 
 # Trainer registry lines: one per trainer module outside this file.
 from mtlpareto.controllable import trainer as _controllable_trainer  # noqa: E402,F401
