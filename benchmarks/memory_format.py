@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mtlpareto import pipeline
 from mtlpareto.config import load_profile
-from mtlpareto.training.trainer import train_run
+from mtlpareto.training import train_run
 
 FORMATS = ("contiguous", "channels_last")
 

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from mtlpareto.methods import METHODS, StepContext, build_method
-from mtlpareto.methods.base import resolve_jacobian_mode
+from mtlpareto.training.loop import resolve_jacobian_mode
 from mtlpareto.models import build_model
 
 

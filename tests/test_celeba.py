@@ -15,7 +15,7 @@ import torch
 import yaml
 from PIL import Image
 
-from mtlpareto.data import DATASETS, task_names, task_specs
+from mtlpareto.data import DATASETS, dataset_tasks, task_names
 from mtlpareto.data import celeba
 from mtlpareto.errors import ConfigError, DatasetMissingError
 from mtlpareto.metrics.aggregate import COLUMNS
@@ -196,7 +196,7 @@ def test_decoding_workers_do_not_change_the_result(tiny):
 def test_attribute_subset_keeps_file_order(tiny):
     spec = {"kind": "celeba", "attributes": ["Young", "Smiling", "5_o_Clock_Shadow"], "check_md5": False, "image_size": 8}
     assert task_names(spec) == ["5_o_Clock_Shadow", "Smiling", "Young"]
-    assert all(t.n_classes == 2 and t.metric == "accuracy" and t.higher_is_better for t in task_specs(spec))
+    assert all(t.n_classes == 2 and t.primary == "accuracy" and t.higher_is_better("accuracy") for t in dataset_tasks(spec))
     data = DATASETS.get("celeba").build(root=tiny["root"], **{k: v for k, v in spec.items() if k != "kind"})
     cols = [celeba.ATTRIBUTES.index(a) for a in ("5_o_Clock_Shadow", "Smiling", "Young")]
     assert torch.equal(data["train"][1], torch.as_tensor(tiny["attrs01"][split_rows(tiny, "train")][:, cols]))
@@ -216,11 +216,11 @@ def test_attribute_subset_keeps_file_order(tiny):
 )
 def test_bad_options_fail_at_validation(spec, match):
     with pytest.raises(ConfigError, match=match):
-        task_specs({"kind": "celeba", **spec})
+        dataset_tasks({"kind": "celeba", **spec})
 
 
 def test_default_is_forty_binary_tasks():
-    specs = task_specs({"kind": "celeba"})
+    specs = dataset_tasks({"kind": "celeba"})
     assert len(specs) == 40 and {t.n_classes for t in specs} == {2} and specs[20].name == "Male"
 
 

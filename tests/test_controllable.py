@@ -14,16 +14,19 @@ import numpy as np
 import pytest
 import scipy.optimize
 import torch
+
+from mtlpareto.config import train_settings
 import yaml
 
 from mtlpareto import cli, pipeline
 from mtlpareto.config import load_profile
 from mtlpareto.controllable import parse_preference
-from mtlpareto.controllable import trainer as ctrl_trainer
-from mtlpareto.controllable.base import ControllableStepContext
-from mtlpareto.controllable.directions import DirectionError, ctrl_pareto_weights, epo_weights
-from mtlpareto.controllable.synthetic import SineFonseca
-from mtlpareto.data import TaskSpec
+from mtlpareto.training import evaluate as ctrl_eval
+from mtlpareto.training.loop import train_run
+from mtlpareto.methods.controllable import ControllableStepContext
+from mtlpareto.solvers.directions import DirectionError, ctrl_pareto_weights, epo_weights
+from mtlpareto.data.synthetic import SineFonseca
+from mtlpareto.tasks.classification import ClassificationTask
 from mtlpareto.data.store import save_processed
 from mtlpareto.errors import ConfigError, DatasetMissingError, TrainingError
 from mtlpareto.methods import build_method
@@ -111,7 +114,7 @@ def test_the_direction_cases_include_active_constraints():
         prefs = rng.dirichlet(np.ones(t), n_prefs)
         refs = np.abs(rng.standard_normal((4, t)))
         refs /= np.linalg.norm(refs, axis=1, keepdims=True)
-        from mtlpareto.controllable.directions import constraint_rows
+        from mtlpareto.solvers.directions import constraint_rows
 
         counts.append(len(constraint_rows(torch.from_numpy(losses), torch.from_numpy(prefs), torch.from_numpy(refs))[1]))
     assert sum(c > 0 for c in counts) >= 3, counts
@@ -216,7 +219,7 @@ def _lenet_controllable(chunk_size="auto", seed=0) -> ControllableModel:
     torch.manual_seed(seed)
     target = FunctionalTarget(lambda: build_model("lenet", [10, 10], (1, 28, 28)))
     hyper = HyperNetwork(2, target.shapes, target.init_std, hidden_dim=16, n_hidden=2, embedding_dim=8, chunk_size=chunk_size)
-    return ControllableModel(target, hyper, tasks=[TaskSpec("left", 10), TaskSpec("right", 10)])
+    return ControllableModel(target, hyper, tasks=[ClassificationTask("left", 10), ClassificationTask("right", 10)])
 
 
 def test_target_network_owns_no_parameters():
@@ -286,10 +289,10 @@ def test_preference_parsing_normalises():
 
 
 def test_masked_losses_skip_ignored_labels_and_absent_tasks():
-    tasks = [TaskSpec("a", 3), TaskSpec("b", 3)]
+    tasks = [ClassificationTask("a", 3), ClassificationTask("b", 3)]
     logits = [torch.randn(4, 3, requires_grad=True), torch.randn(4, 3, requires_grad=True)]
     y = torch.tensor([[0, -100], [1, -100], [-100, -100], [2, -100]])
-    losses = ctrl_trainer.masked_task_losses(logits, y, tasks)
+    losses = torch.stack([t.loss(out, y[:, i]) for i, (t, out) in enumerate(zip(tasks, logits))])
     expected = torch.nn.functional.cross_entropy(logits[0][[0, 1, 3]], y[[0, 1, 3], 0])
     torch.testing.assert_close(losses[0], expected)
     assert float(losses[1].detach()) == 0.0
@@ -327,7 +330,7 @@ def _synthetic_spec(tmp_path: Path, method: str, epochs: int = 3, steps: int = 1
         "run": f"synthetic/{method}/default/seed{seed}",
         "dataset": {"kind": "synthetic", "problem": "sine_fonseca", "dim": 6, "steps_per_epoch": steps},
         "model": {"name": "decision_vector"},
-        "train": {"epochs": epochs, "batch_size": 1, "optimizer": "adam", "lr": lr, "momentum": 0.0, "weight_decay": 0.0, "lr_halve_every": None, "checkpoint_every": 1},
+        "train": train_settings({"epochs": epochs, "batch_size": 1, "optimizer": "adam", "lr": lr, "momentum": 0.0, "weight_decay": 0.0, "lr_halve_every": None, "checkpoint_every": 1}),
         "method": {"name": method, "hidden_dim": 50, "n_hidden": 2, "chunk_size": None, "eval_points": 11, "hv_reference": 1.0,
                    **({"restore_below": 1e-3} if method == "ctrl_pareto" else {}), **options},
         "preference": None, "preference_set": None, "task": None, "seed": seed, "device": "cpu",
@@ -337,9 +340,9 @@ def _synthetic_spec(tmp_path: Path, method: str, epochs: int = 3, steps: int = 1
 @pytest.mark.parametrize("method", ["ctrl_pareto", "ctrl_linear"])
 def test_raising_a_tasks_preference_lowers_its_loss(tmp_path, method):
     spec = _synthetic_spec(tmp_path, method, epochs=4)
-    ctrl_trainer.train_controllable(spec, tmp_path / "synthetic.pt", tmp_path / "m.pt", tmp_path / "log.jsonl", progress=False)
-    model = ctrl_trainer.load_controllable(tmp_path / "m.pt")
-    f = [ctrl_trainer.predict(model, {}, "test", [p, 1 - p])["losses"] for p in (0.15, 0.5, 0.85)]
+    train_run(spec, tmp_path / "synthetic.pt", tmp_path / "m.pt", tmp_path / "log.jsonl", progress=False)
+    model = ctrl_eval.load_controllable(tmp_path / "m.pt")
+    f = [ctrl_eval.predict(model, {}, "test", [p, 1 - p])["losses"] for p in (0.15, 0.5, 0.85)]
     f1 = [v["f1"] for v in f]
     f2 = [v["f2"] for v in f]
     if method == "ctrl_pareto":
@@ -389,7 +392,7 @@ def test_a_killed_controllable_run_resumes_to_the_same_weights(tmp_path, monkeyp
         spec, data = _image_spec("ctrl_pareto"), tmp_path / "images.pt"
 
     def train(name):
-        ctrl_trainer.train_controllable(spec, data, tmp_path / name / "model.pt", tmp_path / name / "log.jsonl", progress=False)
+        train_run(spec, data, tmp_path / name / "model.pt", tmp_path / name / "log.jsonl", progress=False)
         return torch.load(tmp_path / name / "model.pt", weights_only=False)
 
     reference = train("ref")
@@ -420,9 +423,9 @@ def test_a_killed_controllable_run_resumes_to_the_same_weights(tmp_path, monkeyp
 def test_image_methods_train_and_evaluate(tmp_path, method):
     _image_dataset(tmp_path / "images.pt", n=64)
     spec = _image_spec(method, epochs=1, **({"hidden_dim": 8} if method.startswith("phn") else {}))
-    ctrl_trainer.train_controllable(spec, tmp_path / "images.pt", tmp_path / "m.pt", tmp_path / "log.jsonl", progress=False)
+    train_run(spec, tmp_path / "images.pt", tmp_path / "m.pt", tmp_path / "log.jsonl", progress=False)
     data = torch.load(tmp_path / "images.pt", weights_only=False)
-    record = ctrl_trainer.evaluate_controllable(spec, data, tmp_path / "m.pt")
+    record = ctrl_eval.evaluate_hypernetwork(spec, data, tmp_path / "m.pt")
     assert set(record["splits"]) == {"val", "test"} and 0 <= record["splits"]["test"]["left"]["accuracy"] <= 100
     assert len(record["curve"]["test"]) == 3 and record["curve"]["test"][0]["preference"] == [0.0, 1.0]
     assert 0.0 <= record["hypervolume"]["test"] <= 4.0
@@ -482,7 +485,7 @@ def test_synthetic_experiment_end_to_end_through_the_cli(tmp_path, monkeypatch, 
             "datasets": {"syn": {"kind": "synthetic", "problem": "sine_fonseca", "dim": 4, "steps_per_epoch": 40}},
             "experiments": {"synthetic": {
                 "dataset": "syn", "model": {"name": "decision_vector"},
-                "train": {"epochs": 2, "batch_size": 1, "optimizer": "adam", "lr": 0.01},
+                "train": train_settings({"epochs": 2, "batch_size": 1, "optimizer": "adam", "lr": 0.01}),
                 "methods": {
                     "ctrl_linear": {"hidden_dim": 20, "chunk_size": None, "eval_points": 9, "hv_reference": 1.0},
                     "ctrl_pareto": {"hidden_dim": 20, "chunk_size": None, "eval_points": 9, "hv_reference": 1.0, "restore_below": 1e-3},

@@ -13,7 +13,7 @@ import pytest
 
 from mtlpareto import pipeline
 from mtlpareto.config import load_profile
-from mtlpareto.controllable.synthetic import SineFonseca
+from mtlpareto.data.synthetic import SineFonseca
 from mtlpareto.errors import ConfigError
 from mtlpareto.metrics.hypervolume import hypervolume, hypervolume_2d, nondominated
 

@@ -9,13 +9,13 @@ from torch import nn
 
 from mtlpareto.methods import METHODS, StepContext, build_method
 from mtlpareto.methods.mgda import gradient_normalizers
-from mtlpareto.models import MTLModel, build_model
+from mtlpareto.models import HardSharing, MTLModel, build_model
 
 
 def _linear_mtl(in_dim: int, rep: int, n_tasks: int, seed: int = 0) -> MTLModel:
     torch.manual_seed(seed)
     heads = [nn.Sequential(nn.Linear(rep, 8), nn.Tanh(), nn.Linear(8, 1)) for _ in range(n_tasks)]
-    return MTLModel(nn.Linear(in_dim, rep, bias=False), heads)
+    return HardSharing(nn.Linear(in_dim, rep, bias=False), heads)
 
 
 def _losses(model: MTLModel, x: torch.Tensor, y: torch.Tensor):
@@ -33,7 +33,7 @@ def _ub_weights(model, x, y, normalization="none"):
     losses, z = _losses(model, x, y)
     ctx = StepContext(model, losses, z)
     method = build_method({"name": "mgda_ub", "normalization": normalization}, n_tasks=len(losses))
-    return method.solve(ctx.feature_jacobian(), losses), losses, ctx
+    return method.combination(ctx.feature_jacobian(), losses), losses, ctx
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -98,7 +98,7 @@ def test_mgda_direction_is_common_descent_in_parameter_space(seed):
     method = build_method({"name": "mgda", "normalization": "none"}, n_tasks=3)
     jac = ctx.shared_jacobian()
     torch.testing.assert_close(jac, _shared_grads(model, losses))  # batched VJP == T backward passes
-    alpha = method.solve(jac, losses)
+    alpha = method.combination(jac, losses)
     d = alpha @ jac
     assert torch.all(jac @ d >= d.dot(d) - 1e-6)
 

@@ -20,7 +20,7 @@ from mtlpareto.methods.dwa import dwa_weights
 from mtlpareto.methods.graddrop import graddrop_mask
 from mtlpareto.methods.gradnorm import gradnorm_weight_gradient
 from mtlpareto.methods.pcgrad import project_conflicting
-from mtlpareto.models import MTLModel
+from mtlpareto.models import HardSharing, MTLModel
 
 BASELINES = ["uncertainty", "gradnorm", "dwa", "rlw", "pcgrad", "cagrad", "graddrop", "pareto_mtl"]
 PREFS = [(k / 6, 1 - k / 6) for k in range(1, 6)]
@@ -36,7 +36,7 @@ def _mtl(in_dim: int = 6, rep: int = 5, n_tasks: int = 2, seed: int = 0, shared_
     heads = [nn.Sequential(nn.Linear(rep, 4), nn.Tanh(), nn.Linear(4, 1)) for _ in range(n_tasks)]
     if shared_heads:  # identical heads: with identical targets every task has the same gradient
         heads = [copy.deepcopy(heads[0]) for _ in range(n_tasks)]
-    return MTLModel(encoder, heads)
+    return HardSharing(encoder, heads)
 
 
 def _forward(model: MTLModel, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -439,7 +439,7 @@ def test_pareto_mtl_solutions_land_in_their_sectors_on_the_pareto_front():
     front = torch.stack([1 - torch.exp(-((a - 1) ** 2)), 1 - torch.exp(-((a + 1) ** 2))], dim=1)
     for j, pref in enumerate(PREFS):
         x0 = torch.rand(dim, generator=torch.Generator().manual_seed(j), dtype=torch.float64) - 0.5
-        model = MTLModel(_Point(x0), [_Fonseca(1.0, dim), _Fonseca(-1.0, dim)])
+        model = HardSharing(_Point(x0), [_Fonseca(1.0, dim), _Fonseca(-1.0, dim)])
         method = build_method({"name": "pareto_mtl", "init_steps": 40}, n_tasks=2, preference=pref, preference_set=PREFS)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
         for step in range(steps):

@@ -11,7 +11,7 @@ from conftest import tiny_params
 from mtlpareto.config import load_profile
 from mtlpareto.data.store import save_processed
 from mtlpareto.errors import TrainingError
-from mtlpareto.training import run_state, trainer
+from mtlpareto.training import loop, run_state
 
 
 def _dataset(path, n=96, nan=False):
@@ -35,7 +35,7 @@ def _spec(method="mgda_ub", epochs=3):
 
 def _train(spec, tmp_path, name):
     ckpt = tmp_path / name / "model.pt"
-    trainer.train_run(spec, tmp_path / "data.pt", ckpt, tmp_path / name / "log.jsonl", progress=False)
+    loop.train_run(spec, tmp_path / "data.pt", ckpt, tmp_path / name / "log.jsonl", progress=False)
     return torch.load(ckpt, weights_only=False)["model"]
 
 

@@ -196,7 +196,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     """Scores (or the solution) of a trained controllable run at one preference, as JSON."""
     from mtlpareto import pipeline
     from mtlpareto.controllable import load_controllable, parse_preference
-    from mtlpareto.controllable.trainer import predict, predictions_csv
+    from mtlpareto.controllable import predict, predictions_csv
     from mtlpareto.data.store import load_processed
     from mtlpareto.io import atomic_write_json, atomic_write_text
 
@@ -204,7 +204,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
     prof = _profile(args)
     run = prof.run(args.run)
-    if METHODS.get(run.method).trainer != "controllable":
+    if METHODS.get(run.method).learns != "hypernetwork":
         raise MTLParetoError(f"run {run.id}: {run.method!r} trains one network per run; `predict` needs a controllable method (ctrl_linear, ctrl_pareto, phn_ls, phn_epo)")
     model = load_controllable(Path(pipeline.checkpoint_path(run)))
     preference = parse_preference(args.preference, model.n_tasks)

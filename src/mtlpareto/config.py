@@ -67,6 +67,14 @@ def validate_structure(params: dict) -> dict:
     return params
 
 
+def train_settings(train: dict) -> dict:
+    """A `train` block with the schema's defaults filled in (for specs built outside params.yaml)."""
+    schema = load_schema()
+    train = copy.deepcopy(train)
+    _fill_defaults(train, schema["$defs"]["train"], schema)
+    return train
+
+
 def method_options(options: dict | None) -> dict:
     """A method's constructor options: its params.yaml block without `seeds` (which runs to train)."""
     return {k: v for k, v in (options or {}).items() if k != "seeds"}

@@ -1,4 +1,4 @@
-"""Controllable Pareto MTL (Lin et al. 2020) and Pareto HyperNetworks (Navon et al. 2021).
+"""Controllable Pareto MTL (Lin et al. 2020) and Pareto HyperNetworks (Navon et al. 2021): the user API.
 
 One hypernetwork maps a preference over the tasks to a whole MTL network, so every trade-off
 is available at inference time from a single model:
@@ -8,9 +8,11 @@ is available at inference time from a single model:
     model.set_preference([0.3, 0.7])      # validated, normalised to sum 1; weights generated once
     left_logits, right_logits = model(model.prepare_inputs(images))
 
-Modules: `directions` (update directions: ctrl_pareto's constrained min-norm direction, EPO's
-LP), `trainer` (the "controllable" trainer), `synthetic` (the closed-form problem of Sec. 6),
-`base` (step context and method base class).
+Where the pieces live: the methods in `mtlpareto.methods` (ctrl_linear, ctrl_pareto, phn_ls,
+phn_epo; their base in methods/controllable.py), their update directions in
+`mtlpareto.solvers.directions`, the hypernetwork in `mtlpareto.models.hypernet`, training in
+the one loop of `mtlpareto.training` (learner `hypernetwork`), the closed-form problem of
+Sec. 6 in `mtlpareto.data.synthetic`.
 """
 
 from __future__ import annotations
@@ -18,17 +20,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# The method registry imports methods/ctrl_*.py, which import controllable.base, which
-# imports methods.base: completing the registry first makes every import order work.
-import mtlpareto.methods  # noqa: E402,F401
-
 if TYPE_CHECKING:
+    import torch
+
     from mtlpareto.models.hypernet import ControllableModel
 
 
 def load_controllable(checkpoint: str | Path, device: str = "cpu") -> "ControllableModel":
-    """The trained controllable model of a checkpoint, in eval mode (see trainer.load_controllable)."""
-    from mtlpareto.controllable.trainer import load_controllable as _load
+    """The trained controllable model of a checkpoint, in eval mode."""
+    from mtlpareto.training.evaluate import load_controllable as _load
 
     return _load(Path(checkpoint), device=device)
 
@@ -46,10 +46,24 @@ def parse_preference(text: str, n_tasks: int) -> tuple[float, ...]:
     return tuple(float(v) for v in normalize_preference(values, n_tasks))
 
 
-def normalize_preference(preference: Any, n_tasks: int):
+def normalize_preference(preference: Any, n_tasks: int) -> "torch.Tensor":
     from mtlpareto.models.hypernet import normalize_preference as _norm
 
     return _norm(preference, n_tasks)
 
 
-__all__ = ["load_controllable", "normalize_preference", "parse_preference"]
+def predict(model: "ControllableModel", data: dict, split: str, preference: Any) -> dict:
+    """Scores of `model` on one split at `preference` (a closed-form problem: its objectives and solution)."""
+    from mtlpareto.training.evaluate import predict as _predict
+
+    return _predict(model, data, split, preference)
+
+
+def predictions_csv(model: "ControllableModel", data: dict, split: str) -> str:
+    """Per-sample predicted classes at the model's current preference, as CSV text."""
+    from mtlpareto.training.evaluate import predictions_csv as _csv
+
+    return _csv(model, data, split)
+
+
+__all__ = ["load_controllable", "normalize_preference", "parse_preference", "predict", "predictions_csv"]

@@ -1,37 +1,31 @@
 """Dataset kinds behind one registry.
 
-A kind describes its tasks (name, number of classes, metric direction), fetches its raw
-files (download with checksums, a mirror, or manual placement) and builds the processed
-tensors.  Adding a dataset is one new module plus one import line below.
+A kind describes its tasks (`mtlpareto.tasks.Task` objects: loss, metrics, directions) and
+its input shape, fetches its raw files (download with checksums, a mirror, or manual
+placement) and builds the processed tensors.  Adding a dataset is one new module plus one
+import line below.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import torch
 
 from mtlpareto.registry import Registry
+from mtlpareto.tasks import Task
 
 RAW_ROOT = Path("data/raw")
 
 
-@dataclass(frozen=True)
-class TaskSpec:
-    """One task: its name, output size and how it is scored (LibMTL-style task dictionary)."""
-
-    name: str
-    n_classes: int
-    loss: str = "cross_entropy"
-    metric: str = "accuracy"
-    higher_is_better: bool = True
-
-
 class DatasetKind(Protocol):
     @staticmethod
-    def tasks(spec: dict) -> list[TaskSpec]: ...
+    def tasks(spec: dict) -> list[Task]: ...
+
+    @staticmethod
+    def input_shape(spec: dict) -> tuple[int, ...]:
+        """Shape of one input sample, known without the data (validation builds models from it)."""
 
     @staticmethod
     def fetch(spec: dict, root: Path) -> dict:
@@ -45,12 +39,13 @@ class DatasetKind(Protocol):
 DATASETS: Registry[DatasetKind] = Registry("dataset kind")
 
 
-def task_specs(spec: dict) -> list[TaskSpec]:
+def dataset_tasks(spec: dict) -> list[Task]:
+    """The tasks of a dataset spec (params.yaml's entry)."""
     return DATASETS.get(spec["kind"]).tasks(spec)
 
 
 def task_names(spec: dict) -> list[str]:
-    return [t.name for t in task_specs(spec)]
+    return [t.name for t in dataset_tasks(spec)]
 
 
 def dataset_options(spec: dict) -> dict:
@@ -58,6 +53,7 @@ def dataset_options(spec: dict) -> dict:
 
 
 def input_shape(data: dict) -> tuple[int, ...]:
+    """Shape of one input sample of a built dataset."""
     x: torch.Tensor = data["train"][0]
     return tuple(x.shape[1:])
 

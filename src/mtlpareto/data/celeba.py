@@ -51,7 +51,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mtlpareto.data import DATASETS, TaskSpec
+from mtlpareto.data import DATASETS
+from mtlpareto.tasks import Task
+from mtlpareto.tasks.classification import ClassificationTask
 from mtlpareto.errors import ConfigError, DatasetMissingError
 
 # The 40 attributes in file order (header of list_attr_celeba.txt).  Needed without the data:
@@ -371,13 +373,18 @@ class CelebAKind:
     """CelebA multi-label classification: one binary task per attribute (40 by default)."""
 
     @staticmethod
-    def tasks(spec: dict) -> list[TaskSpec]:
+    def tasks(spec: dict) -> list[Task]:
         # Called when params.yaml is validated: check the option values here too, so a bad
         # image_size fails at `mtlpareto validate`, not hours later in build-data.
         _check_options(
             spec.get("image_size", 64), spec.get("max_train"), spec.get("max_val"), spec.get("max_test"), spec.get("workers", 0)
         )
-        return [TaskSpec(name, 2) for name in attribute_subset(spec.get("attributes"))]
+        return [ClassificationTask(name, 2) for name in attribute_subset(spec.get("attributes"))]
+
+    @staticmethod
+    def input_shape(spec: dict) -> tuple[int, ...]:
+        size = spec.get("image_size", 64)
+        return (3, size, size)
 
     @staticmethod
     def fetch(spec: dict, root: Path) -> dict:

@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mtlpareto.data import DATASETS, TaskSpec
+from mtlpareto.data import DATASETS
+from mtlpareto.tasks import Task
+from mtlpareto.tasks.classification import ClassificationTask
 from mtlpareto.errors import ConfigError, DatasetMissingError
 
 IGNORE = -100
@@ -126,8 +128,12 @@ class Cifar100TasksKind:
     """CIFAR-100 / 20 tasks; see the module docstring."""
 
     @staticmethod
-    def tasks(spec: dict) -> list[TaskSpec]:
-        return [TaskSpec(name, 5) for name in COARSE_NAMES]
+    def tasks(spec: dict) -> list[Task]:
+        return [ClassificationTask(name, 5, ignore_index=IGNORE) for name in COARSE_NAMES]
+
+    @staticmethod
+    def input_shape(spec: dict) -> tuple[int, ...]:
+        return (3, 32, 32)
 
     @staticmethod
     def fetch(spec: dict, root: Path) -> dict:

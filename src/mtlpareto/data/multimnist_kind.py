@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from mtlpareto.data import DATASETS, TaskSpec
+from mtlpareto.data import DATASETS
+from mtlpareto.tasks import Task
+from mtlpareto.tasks.classification import ClassificationTask
 from mtlpareto.data.multimnist import build_multimnist_dataset
 from mtlpareto.data.sources import fetch_torchvision, load_mnist5k_path
 
@@ -23,8 +25,12 @@ class MultiMNISTKind:
     """Two digits (left, right) per image; tasks: classify each (Sener & Koltun 2018, Sec. 4.1)."""
 
     @staticmethod
-    def tasks(spec: dict) -> list[TaskSpec]:
-        return [TaskSpec("left", 10), TaskSpec("right", 10)]
+    def tasks(spec: dict) -> list[Task]:
+        return [ClassificationTask("left", 10), ClassificationTask("right", 10)]
+
+    @staticmethod
+    def input_shape(spec: dict) -> tuple[int, ...]:
+        return (1, 28, 28)
 
     @staticmethod
     def fetch(spec: dict, root: Path) -> dict:

@@ -1,7 +1,7 @@
 """Closed-form synthetic multi-objective problems as a dataset kind (no files, no samples).
 
-The "dataset" only records which problem to optimise; the controllable trainer evaluates the
-objectives of the generated solution directly.  Splits are empty tensors with the decision
+The "dataset" only records which problem to optimise; its `ClosedFormProblem` evaluates the
+objectives of the network's solution directly.  Splits are empty tensors with the decision
 dimension as feature size, so `input_shape(data)` gives the decision space to the
 `decision_vector` model.  One training "epoch" is `steps_per_epoch` optimiser steps.
 """
@@ -12,17 +12,26 @@ from pathlib import Path
 
 import torch
 
-from mtlpareto.data import DATASETS, TaskSpec
+from mtlpareto.data import DATASETS
+from mtlpareto.data.problems import ClosedFormProblem
 from mtlpareto.errors import ConfigError
+from mtlpareto.tasks import Task
+from mtlpareto.tasks.objective import ObjectiveTask
 
 
 @DATASETS.register("synthetic")
 class SyntheticKind:
-    """Two objectives f1, f2 of a closed-form problem (mtlpareto.controllable.synthetic)."""
+    """Two objectives f1, f2 of a closed-form problem (mtlpareto.data.synthetic)."""
+
+    problem = ClosedFormProblem
 
     @staticmethod
-    def tasks(spec: dict) -> list[TaskSpec]:
-        return [TaskSpec(f"f{i + 1}", 1, loss="objective", metric="loss", higher_is_better=False) for i in range(2)]
+    def tasks(spec: dict) -> list[Task]:
+        return [ObjectiveTask(f"f{i + 1}") for i in range(2)]
+
+    @staticmethod
+    def input_shape(spec: dict) -> tuple[int, ...]:
+        return (spec.get("dim", 10),)
 
     @staticmethod
     def fetch(spec: dict, root: Path) -> dict:
@@ -30,7 +39,7 @@ class SyntheticKind:
 
     @staticmethod
     def build(root: Path, problem: str = "sine_fonseca", dim: int = 10, steps_per_epoch: int = 100) -> dict:
-        from mtlpareto.controllable.synthetic import make_problem
+        from mtlpareto.data.synthetic import make_problem
 
         make_problem(problem, dim)  # validates the name and dimension
         if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:

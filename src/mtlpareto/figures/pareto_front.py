@@ -35,7 +35,7 @@ def pareto_front_figure(df: "pd.DataFrame", title: str) -> "plt.Figure":
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from mtlpareto.controllable.synthetic import make_problem
+    from mtlpareto.data.synthetic import make_problem
 
     records = [r for r in run_records(df) if is_controllable(r) and "true_front" in r]
     if not records:

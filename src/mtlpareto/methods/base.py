@@ -2,37 +2,26 @@
 
 A method never writes its own backward loop: it asks the StepContext for per-task
 gradients (w.r.t. shared parameters or w.r.t. the shared representation), computed by one
-helper (a vmapped vector-Jacobian product or T backward passes, see `resolve_jacobian_mode`),
-and then either weights the losses or sets the shared gradient directly.
+helper (`jacobian_rows`: a vmapped vector-Jacobian product or T backward passes; the training
+loop picks the mode), and then either weights the losses or sets the shared gradient
+directly.  The context reads the architecture only through the `MTLModel` interface (shared
+and task parameters, the representation), so a method runs on every architecture.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import nn
 
 from mtlpareto.errors import ConfigError
 
+if TYPE_CHECKING:
+    from mtlpareto.models import MTLModel
 
-JACOBIAN_MODES = ("auto", "batched", "loop")
 
-
-def resolve_jacobian_mode(mode: str, device: torch.device | str) -> str:
-    """Strategy for gradients w.r.t. parameters. "auto": T backward passes on CPU, one
-    vmapped backward on GPUs.
-
-    Measured on CPU (benchmarks/step_time.py --jacobian loop batched): for the shared
-    parameters the vmapped backward is 1.2-1.4x slower than the loop for LeNet (T=2..40) and
-    ResNet-18 (T=10), and holds all T gradients' intermediates at once. On GPUs the batched
-    product fills the device instead (not measured here: no GPU was available).
-    """
-    if mode not in JACOBIAN_MODES:
-        raise ConfigError(f"jacobian: {mode!r} is not one of {', '.join(JACOBIAN_MODES)}")
-    if mode == "auto":
-        return "batched" if torch.device(device).type == "cuda" else "loop"
-    return mode
+JACOBIAN_MODES = ("batched", "loop")
 
 
 def _loop_grad(outputs: torch.Tensor, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -63,16 +52,18 @@ class StepContext:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: "MTLModel",
         losses: torch.Tensor,
-        features: torch.Tensor,
+        representation: torch.Tensor | None,
         step: int = 0,
         epoch: int = 0,
         jacobian: str = "batched",
     ) -> None:
+        if jacobian not in JACOBIAN_MODES:
+            raise ConfigError(f"jacobian: {jacobian!r} is not one of {', '.join(JACOBIAN_MODES)}")
         self.model = model
         self.losses = losses
-        self.features = features
+        self.representation = representation
         self.step = step
         self.epoch = epoch
         self.jacobian = jacobian
@@ -96,6 +87,14 @@ class StepContext:
         """[T, D] gradients of each task loss w.r.t. the shared (encoder) parameters."""
         return self.parameter_jacobian(self.shared_params)
 
+    def _require_representation(self) -> torch.Tensor:
+        if self.representation is None:
+            raise ConfigError(
+                f"architecture {type(self.model).__name__} exposes no shared representation; "
+                "MGDA-UB and GradDrop need one (use a parameter-gradient method such as mgda)"
+            )
+        return self.representation
+
     def feature_jacobian(self) -> torch.Tensor:
         """[T, B*F] gradients of each task loss w.r.t. the shared representation z.
 
@@ -103,7 +102,7 @@ class StepContext:
         backwards: the point of MGDA-UB. Always one vmapped backward: through the small heads
         it beats the loop on CPU too (MGDA-UB step / linear step at T=40, LeNet: 3.2 vs 4.5).
         """
-        (grads,) = jacobian_rows(self.losses, [self.features], "batched")
+        (grads,) = jacobian_rows(self.losses, [self._require_representation()], "batched")
         return grads.reshape(self.n_tasks, -1)
 
     def backward_weighted(self, weights: torch.Tensor) -> None:
@@ -131,7 +130,8 @@ class StepContext:
         """Heads get grad of sum_t w_t L_t; the encoder gets `feature_grad` (d/dz, e.g. [B*F])
         backpropagated from the representation in a single encoder backward pass."""
         self._set_head_gradients(head_weights)
-        self.features.backward(feature_grad.detach().to(self.features).view_as(self.features))
+        z = self._require_representation()
+        z.backward(feature_grad.detach().to(z).view_as(z))
 
 
 class Method:
@@ -143,12 +143,15 @@ class Method:
 
     sweep: ClassVar[str] = "none"
     label: ClassVar[str | None] = None  # name shown in tables and figures
-    trainer: ClassVar[str] = "standard"  # key in mtlpareto.training.TRAINERS
+    # What the method trains: "network" (one MTL network) or "hypernetwork" (a preference-
+    # conditioned generator of networks); the training loop builds the matching learner.
+    learns: ClassVar[str] = "network"
 
     def __init__(self, n_tasks: int, preference: tuple[float, ...] | None = None, task: int | None = None) -> None:
         self.n_tasks = n_tasks
         self.preference = preference
         self.task = task
+        self.stats: dict[str, float] = {}  # per-epoch counters for the training log (`count`)
 
     def parameters(self) -> list[nn.Parameter]:
         """Extra trainable parameters (e.g. learned loss weights), added to the optimiser."""
@@ -160,6 +163,14 @@ class Method:
 
     def end_epoch(self, epoch: int, mean_losses: torch.Tensor) -> None:
         """Hook called with the epoch's mean task losses (e.g. DWA's loss history)."""
+
+    def count(self, key: str, value: float = 1.0) -> None:
+        """Add to a counter the epoch log reports (divided by the epoch's steps)."""
+        self.stats[key] = self.stats.get(key, 0.0) + value
+
+    def pop_stats(self) -> dict[str, float]:
+        stats, self.stats = self.stats, {}
+        return stats
 
     def state_dict(self) -> dict:
         return {}

@@ -19,7 +19,8 @@ import torch
 
 from mtlpareto.errors import ConfigError, TrainingError
 from mtlpareto.methods import METHODS
-from mtlpareto.methods.base import Method, StepContext, check_number
+from mtlpareto.methods.base import check_number
+from mtlpareto.methods.gram import GramMethod, gram_matrix
 from mtlpareto.solvers import min_norm_weights_from_gram
 
 RESCALES = (0, 1, 2)
@@ -124,8 +125,9 @@ def cagrad_task_weights(gram: torch.Tensor | np.ndarray, c: float, rescale: int 
 
 
 @METHODS.register("cagrad")
-class CAGrad(Method):
+class CAGrad(GramMethod):
     label = "CAGrad"
+    claims = frozenset({"permutation_equivariant", "scale_invariant"})
 
     def __init__(self, n_tasks: int, preference=None, task=None, c: float = 0.4, rescale: int = 1) -> None:
         super().__init__(n_tasks, preference, task)
@@ -134,10 +136,9 @@ class CAGrad(Method):
             raise ConfigError(f"cagrad: option rescale must be 0 (none), 1 (divide by 1 + c^2) or 2 (divide by 1 + c), got {rescale!r}")
         self.rescale = rescale
 
-    def backward(self, ctx: StepContext) -> torch.Tensor:
-        """Returns the effective weights v of the shared update d = sum_t v_t g_t."""
-        grads = ctx.shared_jacobian().detach()
-        g64 = grads.double()
-        weights = torch.from_numpy(cagrad_task_weights(g64 @ g64.T, self.c, self.rescale))
-        ctx.set_shared_gradient(weights.to(grads) @ grads, head_weights=torch.ones(self.n_tasks))
-        return weights.float()
+    def combination(self, grads: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
+        """The effective weights v of the shared update d = sum_t v_t g_t."""
+        return torch.from_numpy(cagrad_task_weights(gram_matrix(grads), self.c, self.rescale))
+
+    def head_weights(self, weights: torch.Tensor) -> torch.Tensor:
+        return torch.ones(self.n_tasks)  # heads: the plain sum of their losses (official code)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from mtlpareto.controllable.base import ControllableMethod, ControllableStepContext
+from mtlpareto.methods.controllable import ControllableMethod, ControllableStepContext
 from mtlpareto.methods import METHODS
 
 
@@ -19,5 +19,4 @@ class CtrlLinear(ControllableMethod):
     name = "ctrl_linear"
 
     def weights(self, ctx: ControllableStepContext) -> torch.Tensor:
-        # App. A.3, eq. 26: all sampled preferences equally important.
-        return ctx.preferences.to(torch.float32) / ctx.preferences.shape[0]
+        return self.preference_weights(ctx)

@@ -1,6 +1,6 @@
 """Controllable Pareto MTL with preference-based MOO (Lin et al. 2020, Sec. 4-5, App. A).
 
-The preference is a direction u in loss space (here u ~ 1/p, see controllable.directions);
+The preference is a direction u in loss space (here u ~ 1/p, see solvers.directions);
 each step samples K unit reference vectors, and the loss vector must be closer in angle to u
 than to every reference (for several preferences per step, App. A.3, the other preferences'
 directions are references too).  The descent direction is the min-norm point of the convex
@@ -9,15 +9,15 @@ with the exact min-norm solver), all w.r.t. the hypernetwork's parameters.  Our 
 `restore_below` (off by default): a solution outside its region whose task gradients are
 (nearly) Pareto stationary - stuck on the front, as on the synthetic problem - moves back
 along its violated constraints only (Pareto MTL's feasibility step); see
-controllable.directions.ctrl_pareto_weights.
+solvers.directions.ctrl_pareto_weights.
 """
 
 from __future__ import annotations
 
 import torch
 
-from mtlpareto.controllable.base import ControllableMethod, ControllableStepContext
-from mtlpareto.controllable.directions import ctrl_pareto_weights, sample_unit_references
+from mtlpareto.methods.controllable import ControllableMethod, ControllableStepContext
+from mtlpareto.solvers.directions import ctrl_pareto_weights, sample_unit_references
 from mtlpareto.methods import METHODS
 from mtlpareto.methods.base import check_number
 
@@ -42,7 +42,7 @@ class CtrlPareto(ControllableMethod):
         # lost from our copy of the paper, 3 is our choice.
         self.n_references = int(check_number(n_references, "n_references", "ctrl_pareto", low=0, integer=True))
         # Threshold of the feasibility step (our addition; 0, the default, is the paper's plain
-        # dual): see controllable.directions.ctrl_pareto_weights.
+        # dual): see solvers.directions.ctrl_pareto_weights.
         self.restore_below = float(check_number(restore_below, "restore_below", "ctrl_pareto", low=0.0))
 
     def weights(self, ctx: ControllableStepContext) -> torch.Tensor:

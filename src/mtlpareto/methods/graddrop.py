@@ -71,7 +71,7 @@ class GradDrop(Method):
 
     def backward(self, ctx: StepContext) -> torch.Tensor:
         """Returns the heads' weights (1 each): the shared update is a mask, not a weighting."""
-        feature_grad = self.feature_gradient(ctx.feature_jacobian().detach(), ctx.features)
+        feature_grad = self.feature_gradient(ctx.feature_jacobian().detach(), ctx.representation)
         weights = torch.ones(self.n_tasks)
         ctx.backward_features(feature_grad, head_weights=weights)
         return weights

@@ -6,7 +6,7 @@ import torch
 
 from mtlpareto.errors import ConfigError
 from mtlpareto.methods import METHODS
-from mtlpareto.methods.base import Method, StepContext
+from mtlpareto.methods.gram import GramMethod
 from mtlpareto.solvers import min_norm_weights
 
 NORMALIZATIONS = ("none", "l2", "loss", "loss+")
@@ -33,7 +33,12 @@ def gradient_normalizers(grads: torch.Tensor, losses: torch.Tensor, kind: str) -
     return torch.where(scale > 0, scale, torch.ones_like(scale))
 
 
-class _MinNormMethod(Method):
+class _MinNormMethod(GramMethod):
+    """The min-norm point of the (normalised) task gradients' convex hull."""
+
+    apply = "losses"
+    claims = frozenset({"permutation_equivariant", "non_conflicting"})
+
     def __init__(self, n_tasks: int, preference=None, task=None, normalization: str = "loss+", solver: str = "exact", max_iter: int = 250) -> None:
         super().__init__(n_tasks, preference, task)
         if normalization not in NORMALIZATIONS:
@@ -44,7 +49,7 @@ class _MinNormMethod(Method):
         self.solver = solver
         self.max_iter = max_iter
 
-    def solve(self, grads: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
+    def combination(self, grads: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
         grads = grads.detach()
         scaled = grads / gradient_normalizers(grads, losses, self.normalization)[:, None]
         return min_norm_weights(scaled, method=self.solver, max_iter=self.max_iter).to(losses)
@@ -55,7 +60,4 @@ class MGDA(_MinNormMethod):
     """Exact MGDA: one gradient per task w.r.t. all shared parameters (T backward passes' worth)."""
 
     label = "MGDA"
-    def backward(self, ctx: StepContext) -> torch.Tensor:
-        weights = self.solve(ctx.shared_jacobian(), ctx.losses)
-        ctx.backward_weighted(weights)
-        return weights
+    gradients = "parameters"

@@ -3,17 +3,11 @@ shared representation z, an upper bound of MGDA's; one backward pass through the
 
 from __future__ import annotations
 
-import torch
-
 from mtlpareto.methods import METHODS
-from mtlpareto.methods.base import StepContext
 from mtlpareto.methods.mgda import _MinNormMethod
 
 
 @METHODS.register("mgda_ub")
 class MGDAUB(_MinNormMethod):
     label = "MGDA-UB"
-    def backward(self, ctx: StepContext) -> torch.Tensor:
-        weights = self.solve(ctx.feature_jacobian(), ctx.losses)
-        ctx.backward_weighted(weights)
-        return weights
+    gradients = "representation"

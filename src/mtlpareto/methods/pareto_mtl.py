@@ -26,7 +26,8 @@ import torch
 
 from mtlpareto.errors import ConfigError
 from mtlpareto.methods import METHODS
-from mtlpareto.methods.base import Method, StepContext, check_number, preference_tensor
+from mtlpareto.methods.base import check_number, preference_tensor
+from mtlpareto.methods.gram import GramMethod, gram_matrix
 from mtlpareto.solvers import min_norm_weights_from_gram
 
 
@@ -55,9 +56,10 @@ def min_norm_task_weights(combinations: torch.Tensor, task_gram: torch.Tensor) -
 
 
 @METHODS.register("pareto_mtl")
-class ParetoMTL(Method):
+class ParetoMTL(GramMethod):
     label = "Pareto MTL"
     sweep = "preferences"
+    apply = "losses"
 
     def __init__(
         self,
@@ -110,11 +112,8 @@ class ParetoMTL(Method):
         total = weights.abs().sum()
         return weights * (self.n_tasks / total) if total > 0 else weights
 
-    def backward(self, ctx: StepContext) -> torch.Tensor:
-        grads = ctx.shared_jacobian().detach().double()
-        weights = self.weights_for(ctx.losses, grads @ grads.T).float()
-        ctx.backward_weighted(weights)
-        return weights
+    def combination(self, grads: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
+        return self.weights_for(losses, gram_matrix(grads)).float()
 
     def state_dict(self) -> dict:
         return {"init_steps_done": self.init_steps_done, "phase1_done": self.phase1_done}

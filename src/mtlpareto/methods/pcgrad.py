@@ -16,7 +16,8 @@ import torch
 
 from mtlpareto.errors import ConfigError
 from mtlpareto.methods import METHODS
-from mtlpareto.methods.base import Method, StepContext, seeded_generator
+from mtlpareto.methods.base import seeded_generator
+from mtlpareto.methods.gram import GramMethod, gram_matrix
 
 REDUCTIONS = ("sum", "mean")
 
@@ -41,14 +42,15 @@ def projection_coefficients(gram: torch.Tensor, orders: list[list[int]]) -> torc
 
 def project_conflicting(grads: torch.Tensor, orders: list[list[int]]) -> torch.Tensor:
     """Projected gradients [T, D] (PCGrad's inner loop)."""
-    g64 = grads.double()
-    coeffs = projection_coefficients(g64 @ g64.T, orders)
+    coeffs = projection_coefficients(gram_matrix(grads), orders)
     return coeffs.to(grads) @ grads
 
 
 @METHODS.register("pcgrad")
-class PCGrad(Method):
+class PCGrad(GramMethod):
     label = "PCGrad"
+    # With two tasks the visiting order is forced, so the claims hold for T = 2 only (tested so).
+    claims = frozenset({"permutation_equivariant", "scale_invariant", "non_conflicting"})
 
     def __init__(self, n_tasks: int, preference=None, task=None, reduction: str = "sum", seed: int | None = None) -> None:
         super().__init__(n_tasks, preference, task)
@@ -65,15 +67,16 @@ class PCGrad(Method):
             out.append([j for j in perm if j != i])
         return out
 
-    def backward(self, ctx: StepContext) -> torch.Tensor:
-        """Returns the effective weights of the shared update on the original gradients."""
-        grads = ctx.shared_jacobian().detach()
-        scale = 1.0 if self.reduction == "sum" else 1.0 / self.n_tasks
-        g64 = grads.double()  # the conflict tests compare inner products: keep them accurate
-        coeffs = projection_coefficients(g64 @ g64.T, self.orders())
-        weights = scale * coeffs.sum(dim=0)
-        ctx.set_shared_gradient(weights.to(grads) @ grads, head_weights=torch.full((self.n_tasks,), scale))
-        return weights.float()
+    @property
+    def scale(self) -> float:
+        return 1.0 if self.reduction == "sum" else 1.0 / self.n_tasks
+
+    def combination(self, grads: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
+        """The effective weights of the shared update on the original gradients."""
+        return self.scale * projection_coefficients(gram_matrix(grads), self.orders()).sum(dim=0)
+
+    def head_weights(self, weights: torch.Tensor) -> torch.Tensor:
+        return torch.full((self.n_tasks,), self.scale)  # each head: its own task's gradient
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}

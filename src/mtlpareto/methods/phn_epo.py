@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from mtlpareto.controllable.base import ControllableStepContext, ParetoHyperNetworkMethod
-from mtlpareto.controllable.directions import epo_weights
+from mtlpareto.methods.controllable import ControllableStepContext, ParetoHyperNetworkMethod
+from mtlpareto.solvers.directions import epo_weights
 from mtlpareto.methods import METHODS
 from mtlpareto.methods.base import check_number
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from mtlpareto.controllable.base import ControllableStepContext, ParetoHyperNetworkMethod
+from mtlpareto.methods.controllable import ControllableStepContext, ParetoHyperNetworkMethod
 from mtlpareto.methods import METHODS
 
 
@@ -19,4 +19,4 @@ class PHNLS(ParetoHyperNetworkMethod):
     name = "phn_ls"
 
     def weights(self, ctx: ControllableStepContext) -> torch.Tensor:
-        return ctx.preferences.to(torch.float32) / ctx.preferences.shape[0]
+        return self.preference_weights(ctx)

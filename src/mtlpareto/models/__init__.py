@@ -1,7 +1,18 @@
-"""MTL networks behind one registry: a shared encoder and one head per task."""
+"""MTL networks: a backbone (what computes) and an architecture (what is shared), two registries.
+
+* A backbone (`MODELS`: lenet, resnet18, convnet, decision_vector) builds the layers of one
+  network for a task list: an encoder and one head per task (`Backbone`).
+* An architecture (`ARCHITECTURES`: hard_sharing; MTAN, MPPS masks, DYMU trees next) wires
+  them into an `MTLModel`, which declares its shared and task-specific parameters and the
+  representation that MGDA-UB-style methods differentiate.
+
+Weighting methods only see the `MTLModel` interface, so they run on every architecture.
+Adding either is one module plus one import line below.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import torch
@@ -9,46 +20,59 @@ from torch import nn
 
 from mtlpareto.registry import Registry
 
-MODELS: Registry[Callable[..., "MTLModel"]] = Registry("model")
+
+@dataclass
+class Backbone:
+    """The layers of a network: `encoder(x)` is shared input processing, `heads[t]` task t's output layers."""
+
+    encoder: nn.Module
+    heads: list[nn.Module]
 
 
 class MTLModel(nn.Module):
-    """Hard parameter sharing: z = encoder(x), y_t = heads[t](z).
-
-    Methods see this split: MGDA needs gradients w.r.t. the encoder's parameters,
-    MGDA-UB w.r.t. the representation z.
-    """
-
-    def __init__(self, encoder: nn.Module, heads: list[nn.Module]) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.heads = nn.ModuleList(heads)
+    """What every architecture exposes to training and to the weighting methods."""
 
     @property
     def n_tasks(self) -> int:
-        return len(self.heads)
+        raise NotImplementedError
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
+    def forward_with_representation(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """Task outputs and the shared representation z they depend on.
 
-    def decode(self, z: torch.Tensor) -> list[torch.Tensor]:
-        return [head(z) for head in self.heads]
+        Every output must depend on the shared parameters only through z (then gradients
+        w.r.t. z bound those w.r.t. the shared parameters: MGDA-UB, GradDrop).  An architecture
+        without such a z (task-specific modules inside the shared trunk, as MTAN's attention)
+        returns None, and representation-based methods fail with a clear error.
+        """
+        raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.decode(self.encode(x))
+        return self.forward_with_representation(x)[0]
 
     def shared_parameters(self) -> Iterator[nn.Parameter]:
-        return self.encoder.parameters()
+        raise NotImplementedError
 
     def task_parameters(self) -> Iterator[nn.Parameter]:
-        return self.heads.parameters()
+        """Every task-specific parameter (heads, task attention, ...)."""
+        raise NotImplementedError
 
 
-def build_model(name: str, task_outputs: list[int], input_shape: tuple[int, ...], **options) -> MTLModel:
-    return MODELS.get(name)(task_outputs=task_outputs, in_channels=input_shape[0], input_size=input_shape[-1], **options)
+MODELS: Registry[Callable[..., Backbone]] = Registry("model")
+ARCHITECTURES: Registry[Callable[[Backbone], MTLModel]] = Registry("architecture")
+
+DEFAULT_ARCHITECTURE = "hard_sharing"
 
 
-# Registry lines: one per model file.
-from mtlpareto.models import lenet  # noqa: E402,F401
-from mtlpareto.models import resnet  # noqa: E402,F401
-from mtlpareto.models import hypernet  # noqa: E402,F401
+def build_model(name: str, task_outputs: list[int], input_shape: tuple[int, ...], architecture: str = DEFAULT_ARCHITECTURE, **options) -> MTLModel:
+    """The `architecture` over backbone `name` for tasks with `task_outputs` outputs each."""
+    wire = ARCHITECTURES.get(architecture)
+    backbone = MODELS.get(name)(task_outputs=task_outputs, in_channels=input_shape[0], input_size=input_shape[-1], **options)
+    return wire(backbone)
+
+
+# Registry lines: one per backbone or architecture file.
+from mtlpareto.models import hard_sharing  # noqa: E402,F401
+from mtlpareto.models import lenet, resnet, convnet, decision_vector  # noqa: E402,F401
+from mtlpareto.models.hard_sharing import HardSharing  # noqa: E402
+
+__all__ = ["ARCHITECTURES", "Backbone", "HardSharing", "MODELS", "MTLModel", "build_model"]

@@ -22,9 +22,6 @@ Controllable Pareto MTL (Lin et al. 2020, Sec. 5.1) and Pareto HyperNetworks (Na
   them into a real (unregistered) copy of the target, so inference at a fixed preference runs
   at the plain network's speed; a new preference, or hypernetwork weights that changed in
   place (optimiser steps, load_state_dict), triggers a new generation.
-
-Also registered here: the 4-conv CIFAR-100/20 ConvNet and the `decision_vector` "network" of
-the synthetic problem (its only parameter is the solution x).
 """
 
 from __future__ import annotations
@@ -37,7 +34,6 @@ import torch
 from torch import nn
 
 from mtlpareto.errors import ConfigError
-from mtlpareto.models import MODELS, MTLModel
 
 CHUNK_AUTO = "auto"
 
@@ -322,62 +318,3 @@ class ControllableModel(nn.Module):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         self._require_preference()
         return self._module(x)  # type: ignore[misc]
-
-
-# --------------------------------------------------------------------------- registered targets
-
-
-@MODELS.register("convnet")
-def convnet(task_outputs: list[int], in_channels: int = 3, input_size: int = 32, width: int = 32, head_hidden: int = 64) -> MTLModel:
-    """Lin et al. 2020's CIFAR-100/20 network: four shared 3x3 conv layers, a 2-layer FC head per task.
-
-    32x32 inputs: conv-conv-pool, conv-pool, conv-pool -> 2*width x 4 x 4; with width 32 and
-    20 five-way heads of 64 hidden units that is ~1.38M parameters (the paper: 1.4M).
-    """
-    if input_size < 8:
-        raise ConfigError(f"convnet needs inputs of at least 8x8 pixels, got {input_size}")
-    size = input_size // 2 // 2 // 2
-    encoder = nn.Sequential(
-        nn.Conv2d(in_channels, width, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(width, width, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(width, 2 * width, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(2 * width, 2 * width, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-    )
-    features = 2 * width * size * size
-    heads = [nn.Sequential(nn.Linear(features, head_hidden), nn.ReLU(), nn.Linear(head_hidden, n)) for n in task_outputs]
-    return MTLModel(encoder, heads)
-
-
-class _Decision(nn.Module):
-    """The decision vector x of a synthetic problem; forward returns it for every input row."""
-
-    def __init__(self, dim: int, init_scale: float) -> None:
-        super().__init__()
-        self.x = nn.Parameter(torch.zeros(dim))
-        # Generated x start near 0 with this std (the synthetic Pareto set lies within ~0.5 of 0).
-        self.hyper_init_std = {"x": init_scale}
-
-    def forward(self, inputs: torch.Tensor | None = None) -> torch.Tensor:
-        if inputs is None:
-            return self.x
-        return self.x.expand(inputs.shape[0], -1)
-
-
-@MODELS.register("decision_vector")
-def decision_vector(task_outputs: list[int], in_channels: int = 1, input_size: int = 1, init_scale: float = 0.1) -> MTLModel:
-    """The 'network' of a synthetic problem: its one parameter is the solution x (dim in_channels).
-
-    With a hypernetwork on top, x = MLP(preference) is the paper's solution generator
-    (Sec. 6).  Heads are identities: every objective reads x.
-    """
-    if not (isinstance(init_scale, (int, float)) and init_scale > 0):
-        raise ConfigError(f"decision_vector init_scale must be > 0, got {init_scale!r}")
-    return MTLModel(_Decision(int(in_channels), float(init_scale)), [nn.Identity() for _ in task_outputs])

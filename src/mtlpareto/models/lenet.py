@@ -9,7 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from mtlpareto.errors import ConfigError
-from mtlpareto.models import MODELS, MTLModel
+from mtlpareto.models import MODELS, Backbone
 
 
 def lenet_encoder(in_channels: int, input_size: int, representation: int, dropout: float) -> nn.Sequential:
@@ -39,10 +39,10 @@ def lenet(
     representation: int = 50,
     head_hidden: int = 50,
     dropout: float = 0.0,
-) -> MTLModel:
+) -> Backbone:
     encoder = lenet_encoder(in_channels, input_size, representation, dropout)
     heads = [
         nn.Sequential(nn.Linear(representation, head_hidden), nn.ReLU(), nn.Linear(head_hidden, n_out))
         for n_out in task_outputs
     ]
-    return MTLModel(encoder, heads)
+    return Backbone(encoder, heads)

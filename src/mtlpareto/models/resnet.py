@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from mtlpareto.errors import ConfigError
-from mtlpareto.models import MODELS, MTLModel
+from mtlpareto.models import MODELS, Backbone
 
 STEMS = ("imagenet", "cifar")
 
@@ -107,7 +107,7 @@ def resnet18(
     input_size: int = 64,
     stem: str = "imagenet",
     pretrained: bool = False,
-) -> MTLModel:
+) -> Backbone:
     encoder, representation = resnet18_encoder(in_channels, input_size, stem, pretrained)
     heads = [nn.Linear(representation, n_out) for n_out in task_outputs]
-    return MTLModel(encoder, heads)
+    return Backbone(encoder, heads)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from mtlpareto.errors import ConfigError, TrainingError
 from mtlpareto.io import atomic_torch_save
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: tasks stored as Task.config() (type, name, options)
 
 
 def seed_everything(seed: int) -> None:

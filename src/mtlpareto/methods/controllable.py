@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from mtlpareto.errors import ConfigError
-from mtlpareto.methods.base import Method, StepContext, check_number
+from mtlpareto.methods.base import Method, StepContext, check_number, jacobian_rows
 from mtlpareto.models.hypernet import CHUNK_AUTO
 
 
@@ -46,13 +46,8 @@ class ControllableStepContext:
         """[n*T, D]: row i*T + t is d L_it / d params, all rows in one batched backward."""
         if self._jacobian is None:
             flat = self.losses.reshape(-1)
-            eye = torch.eye(flat.numel(), dtype=flat.dtype, device=flat.device)
-            grads = torch.autograd.grad(flat, self.params, grad_outputs=eye, is_grads_batched=True, retain_graph=True, allow_unused=True)
-            k = flat.numel()
-            self._jacobian = torch.cat(
-                [(g if g is not None else torch.zeros(k, *p.shape, device=p.device, dtype=p.dtype)).reshape(k, -1) for g, p in zip(grads, self.params)],
-                dim=1,
-            )
+            grads = jacobian_rows(flat, self.params, "batched")
+            self._jacobian = torch.cat([g.reshape(flat.numel(), -1) for g in grads], dim=1)
         return self._jacobian
 
     def gram(self) -> torch.Tensor:
@@ -77,13 +72,13 @@ class ControllableStepContext:
 
 
 class ControllableMethod(Method):
-    """Base of the hypernetwork methods (trainer "controllable", one run per seed).
+    """Base of the hypernetwork methods (they learn a hypernetwork; one run per seed).
 
     Holds the hypernetwork architecture, the preference sampling (Dirichlet, App. A.3: several
     preferences per step) and the evaluation options; subclasses implement `weights`.
     """
 
-    trainer: ClassVar[str] = "controllable"
+    learns: ClassVar[str] = "hypernetwork"
     sweep: ClassVar[str] = "none"
 
     name: ClassVar[str]  # the registry name, in error messages
@@ -125,7 +120,6 @@ class ControllableMethod(Method):
         if seed is None:
             seed = torch.initial_seed()
         self.rng = np.random.default_rng(int(check_number(seed, "seed", name, low=0, integer=True)))
-        self.stats: dict[str, float] = {}
 
     # ------------------------------------------------------------------ sampling
 
@@ -145,7 +139,7 @@ class ControllableMethod(Method):
             weights = self.weights(ctx)
             ctx.backward_weighted(weights)
             return weights
-        # A plain MTL network (the standard trainer's StepContext): the uniform preference
+        # A plain MTL network (a network learner's StepContext): the uniform preference
         # only, gradients w.r.t. all of the network's parameters.
         pref = torch.full((self.n_tasks,), 1.0 / self.n_tasks)
         inner = ControllableStepContext(ctx.losses[None], pref[None], ctx.shared_params + ctx.task_params, step=ctx.step, epoch=ctx.epoch)
@@ -153,12 +147,11 @@ class ControllableMethod(Method):
         inner.backward_weighted(weights)
         return weights[0]
 
-    def count(self, key: str, value: float = 1.0) -> None:
-        self.stats[key] = self.stats.get(key, 0.0) + value
-
-    def pop_stats(self) -> dict[str, float]:
-        stats, self.stats = self.stats, {}
-        return stats
+    @staticmethod
+    def preference_weights(ctx: ControllableStepContext) -> torch.Tensor:
+        """Linear scalarisation by the sampled preferences, all equally important (Lin et al.
+        App. A.3, eq. 26; PHN-LS): alpha_it = p_it / n."""
+        return ctx.preferences.to(torch.float32) / ctx.preferences.shape[0]
 
     def state_dict(self) -> dict:
         return {"rng": self.rng.bit_generator.state, "stats": dict(self.stats)}
