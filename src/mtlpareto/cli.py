@@ -21,9 +21,12 @@ def _profile(args: argparse.Namespace):
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
+    from mtlpareto.config import build_components
+
     prof = _profile(args)
     n_runs = len(prof.runs())
-    print(f"{args.params}: profile {prof.name!r} is valid ({len(prof.experiments)} experiments, {n_runs} training runs)")
+    n_built = build_components(prof)
+    print(f"{args.params}: profile {prof.name!r} is valid ({len(prof.experiments)} experiments, {n_runs} training runs; {n_built} datasets, models and methods built)")
 
 
 def cmd_fetch(args: argparse.Namespace) -> None:

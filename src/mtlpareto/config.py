@@ -54,14 +54,14 @@ def _fill_defaults(instance: Any, schema: dict, root: dict) -> None:
                 _fill_defaults(value, extra, root)
 
 
-def validate_structure(params: dict) -> dict:
-    """Schema-check `params` and return a copy with defaults filled. Raises ConfigError."""
+def validate_structure(params: dict, source: str = "params.yaml") -> dict:
+    """Schema-check `params` (read from `source`) and return a copy with defaults filled. Raises ConfigError."""
     schema = load_schema()
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"  {_path_str(e.absolute_path)}: {e.message}" for e in errors[:10]]
-        raise ConfigError("params.yaml is invalid:\n" + "\n".join(lines))
+        raise ConfigError(f"{source} is invalid:\n" + "\n".join(lines))
     params = copy.deepcopy(params)
     _fill_defaults(params, schema, schema)
     return params
@@ -189,7 +189,7 @@ class Profile:
         for exp_name in names:
             exp = self.experiment(exp_name)
             tasks = task_names(self.dataset_spec(exp["dataset"]))
-            grid = exp.get("preference_grid", {"divisions": 6, "interior": True})
+            grid = exp["preference_grid"]
             for method in exp["methods"]:
                 sweep = METHODS.get(method).sweep
                 if sweep == "preferences":
@@ -216,7 +216,7 @@ class Profile:
 
     def preference_set(self, experiment: str) -> list[tuple[float, ...]]:
         """The experiment's preference grid as floats (what preference sweeps run over)."""
-        grid = self.experiment(experiment).get("preference_grid", {"divisions": 6, "interior": True})
+        grid = self.experiment(experiment)["preference_grid"]
         return [tuple(float(x) for x in p) for p in preference_grid(self.n_tasks(experiment), grid["divisions"], grid["interior"])]
 
     def run_spec(self, run: Run) -> dict:
@@ -277,6 +277,53 @@ def _check_components(profile: Profile) -> None:
         profile.runs(exp_name)  # raises on an empty preference grid
 
 
+def _at(where: str, build: Callable[[], Any]) -> Any:
+    """Run `build`; an error it raises for a bad value is re-raised as a ConfigError with its
+    params.yaml path in front (torch's own checks raise ValueError or TypeError)."""
+    try:
+        return build()
+    except (ConfigError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def build_components(profile: Profile) -> int:
+    """Build every dataset's tasks, every model (on the meta device: no memory, no data) and
+    every method of every run variant once, so a bad option *value* fails here with its
+    params.yaml path instead of in a training job.  Returns the number of objects built."""
+    import torch
+
+    from mtlpareto.data import DATASETS, dataset_tasks
+    from mtlpareto.methods import build_method
+    from mtlpareto.models import build_model
+
+    base = f"profiles.{profile.name}"
+    built = 0
+    for ds_id, spec in profile.datasets.items():
+        _at(f"{base}.datasets.{ds_id}", lambda: dataset_tasks(spec))
+        built += 1
+    for exp_name, exp in profile.experiments.items():
+        where = f"{base}.experiments.{exp_name}"
+        ds_spec = profile.dataset_spec(exp["dataset"])
+        tasks = dataset_tasks(ds_spec)
+        shape = tuple(DATASETS.get(ds_spec["kind"]).input_shape(ds_spec))
+        options = {k: v for k, v in exp["model"].items() if k != "name"}
+        with torch.device("meta"):
+            _at(f"{where}.model", lambda: build_model(exp["model"]["name"], [t.out_channels for t in tasks], shape, **options))
+        built += 1
+        seen: set[tuple[str, str]] = set()
+        for run in profile.runs(exp_name):
+            if (run.method, run.variant) in seen:
+                continue
+            seen.add((run.method, run.variant))
+            spec = profile.run_spec(run)
+            _at(
+                f"{where}.methods.{run.method}",
+                lambda: build_method(spec["method"], len(tasks), preference=run.preference, task=run.task, preference_set=spec["preference_set"] and [tuple(p) for p in spec["preference_set"]]),
+            )
+            built += 1
+    return built
+
+
 def load_profile(params: dict | str | Path = "params.yaml", profile: str | None = None) -> Profile:
     """Validate params (a dict or a YAML path) and return the active (or named) profile."""
     params_path = Path("params.yaml")
@@ -290,7 +337,7 @@ def load_profile(params: dict | str | Path = "params.yaml", profile: str | None 
             raise ConfigError(f"{params_path} is not valid YAML: {exc}") from None
         if not isinstance(params, dict):
             raise ConfigError(f"{params_path} must hold a mapping at top level")
-    params = validate_structure(params)
+    params = validate_structure(params, str(params_path))
     name = profile or params["profile"]
     if name not in params["profiles"]:
         raise ConfigError(f"profile: {name!r} is not defined under profiles (defined: {', '.join(params['profiles'])})")

@@ -7,13 +7,20 @@ from pathlib import Path
 
 import pandas as pd
 
-COLUMNS = ["experiment", "method", "variant", "seed", "preference", "task_index", "split", "task", "metric", "value"]
+from mtlpareto.errors import ConfigError
+
+COLUMNS = ["experiment", "method", "variant", "seed", "preference", "task_index", "split", "task", "metric", "value", "higher_is_better", "primary", "source"]
 
 
 def load_metrics(paths: list[Path]) -> pd.DataFrame:
+    """The long frame of every value in the metrics files; each row carries its metric's
+    direction and whether it is its task's primary metric (from the record's "tasks")."""
     rows = []
     for path in paths:
         record = json.loads(Path(path).read_text())
+        directions = record.get("tasks")
+        if directions is None:
+            raise ConfigError(f"{path} has no task directions (written by an older version): re-run its evaluate job")
         for split, per_task in record["splits"].items():
             for task, metrics in per_task.items():
                 for metric, value in metrics.items():
@@ -29,18 +36,45 @@ def load_metrics(paths: list[Path]) -> pd.DataFrame:
                             "task": task,
                             "metric": metric,
                             "value": value,
+                            "higher_is_better": bool(directions[task]["higher_is_better"][metric]),
+                            "primary": directions[task]["primary"] == metric,
+                            "source": str(path),
                         }
                     )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def method_summary(df: pd.DataFrame, metric: str, higher_is_better: bool = True, split: str = "test") -> pd.DataFrame:
+def selection_scores(val: pd.DataFrame) -> pd.Series:
+    """Per grid variant, the score "best on validation" maximises, from each task's primary metric.
+
+    When every task's primary metric is the same metric with the same direction (accuracy for
+    all MultiMNIST tasks) the score is its plain mean over tasks and seeds, as in the papers.
+    Otherwise units differ (mIoU, depth error): each task's value becomes its signed relative
+    difference to that task's mean over the grid, +1 for better (the delta_m normalisation),
+    and those are averaged.
+    """
+    primary = val[val.primary]
+    if primary.empty:
+        raise ConfigError("no primary-metric values on the validation split to choose a grid point by")
+    per = primary.groupby(["variant", "task"]).agg(value=("value", "mean"), metric=("metric", "first"), higher=("higher_is_better", "first")).reset_index()
+    sign = per.higher.map({True: 1.0, False: -1.0})
+    if per.metric.nunique() == 1 and per.higher.nunique() == 1:
+        score = sign * per.value
+    else:
+        reference = per.groupby("task").value.transform("mean")
+        score = sign * (per.value - reference) / reference.abs()
+    return score.groupby(per.variant).mean()
+
+
+def method_summary(df: pd.DataFrame, metric: str, higher_is_better: bool | None = None, split: str = "test") -> pd.DataFrame:
     """One row per (method entry, task): mean and std over seeds of `metric` on `split`.
 
     - methods run once per seed give their own row;
     - single-task runs (one per task) contribute each task's score from its dedicated model;
-    - preference sweeps keep the grid point whose *validation* score, averaged over tasks and
-      seeds, is best (never chosen on the test split).
+    - preference sweeps keep the grid point whose *validation* score is best
+      (`selection_scores`: the tasks' primary metrics; never chosen on the test split).
+
+    `higher_is_better` is accepted for callers that pass it; the direction comes from the tasks.
     """
     from mtlpareto.methods import METHODS
 
@@ -55,9 +89,9 @@ def method_summary(df: pd.DataFrame, metric: str, higher_is_better: bool = True,
             chosen = chosen[[f"task-{t}" == v for t, v in zip(chosen.task, chosen.variant)]]
             variant = "per-task"
         elif cls.sweep == "preferences":
-            val = msub[msub.split == "val"] if (msub.split == "val").any() else msub[msub.split == split]
-            score = val.groupby("variant").value.mean()
-            variant = score.idxmax() if higher_is_better else score.idxmin()
+            everything = df[df.method == method]
+            val = everything[everything.split == "val"] if (everything.split == "val").any() else everything[everything.split == split]
+            variant = selection_scores(val).idxmax()
             chosen = msub[(msub.split == split) & (msub.variant == variant)]
             label = f"{label} (best on val)"
         else:

@@ -42,6 +42,12 @@ def read_checkpoint(checkpoint_path: Path) -> dict:
     return state
 
 
+def task_directions(tasks: list[Task]) -> dict[str, dict]:
+    """Per task its type, primary metric and each metric's direction: written into metrics.json
+    so tables and model selection read directions from the tasks, not from assumptions."""
+    return {t.name: {"type": t.type_name, "primary": t.primary, "higher_is_better": dict(t.metrics)} for t in tasks}
+
+
 def problem_for(spec: dict, data: dict, tasks: list[Task], device: torch.device | str = "cpu") -> Problem:
     return make_problem(DATASETS.get(spec["dataset"]["kind"]), data, tasks, spec["train"]["batch_size"], device)
 
@@ -124,7 +130,7 @@ def evaluate_hypernetwork(spec: dict, data: dict, checkpoint_path: Path) -> dict
             curve[split].append(_curve_point(model, problem, split, p))
     reference = method.hv_reference
     hv: dict = {"reference": reference}
-    record: dict = {"parameters": state["parameters"]}
+    record: dict = {"parameters": state["parameters"], "tasks": task_directions(tasks)}
     for split in splits:
         points = [[c["losses"][t.name] for t in tasks] for c in curve[split]]
         hv[split] = curve_hypervolume(points, reference)
@@ -198,7 +204,7 @@ def evaluate_network(spec: dict, data: dict, checkpoint_path: Path) -> dict:
     model, _ = load_trained_model(checkpoint_path, data, spec["device"])
     tasks = dataset_tasks(spec["dataset"])
     problem = problem_for(spec, data, tasks, next(model.parameters()).device)
-    return {"splits": {s: problem.score(model, s) for s in problem.splits}}
+    return {"splits": {s: problem.score(model, s) for s in problem.splits}, "tasks": task_directions(tasks)}
 
 
 EVALUATORS = {"network": evaluate_network, "hypernetwork": evaluate_hypernetwork}

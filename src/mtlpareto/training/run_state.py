@@ -60,10 +60,12 @@ def start_run(spec: dict, threads: int) -> torch.device:
 def make_optimizer(params: list, train: dict) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.StepLR | None]:
     """The optimiser of params.yaml's `train` block and its step schedule (lr halved every k epochs)."""
     if train["optimizer"] == "sgd":
-        optimizer = torch.optim.SGD(params, lr=train["lr"], momentum=train.get("momentum", 0.0), weight_decay=train.get("weight_decay", 0.0))
+        optimizer = torch.optim.SGD(params, lr=train["lr"], momentum=train["momentum"], weight_decay=train["weight_decay"])
+    elif train["optimizer"] == "adam":
+        optimizer = torch.optim.Adam(params, lr=train["lr"], weight_decay=train["weight_decay"])
     else:
-        optimizer = torch.optim.Adam(params, lr=train["lr"], weight_decay=train.get("weight_decay", 0.0))
-    every = train.get("lr_halve_every")
+        raise ConfigError(f"train.optimizer: {train['optimizer']!r} is not one of sgd, adam")
+    every = train["lr_halve_every"]
     return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=every, gamma=0.5) if every else None
 
 
