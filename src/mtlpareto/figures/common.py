@@ -150,7 +150,8 @@ def zoom_box(points: np.ndarray, higher_is_better: bool, share: float = 0.5, max
     b_lo, b_hi = near.min(0), near.max(0)
     pad = np.maximum(0.15 * (b_hi - b_lo), 0.04 * span)
     b_lo, b_hi = b_lo - pad, b_hi + pad
-    if np.prod((b_hi - b_lo) / span) > max_area:
+    share_of_view = (b_hi - b_lo) / span
+    if np.prod(share_of_view) > max_area or (share_of_view > 0.6).any():  # a strip along one side is no zoom
         return None
     return (float(b_lo[0]), float(b_hi[0]), float(b_lo[1]), float(b_hi[1]))
 

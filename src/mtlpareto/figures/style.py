@@ -75,7 +75,7 @@ CURATED: dict[str, MethodStyle] = {
     "cagrad": MethodStyle("#882255", "X"),
     "graddrop": MethodStyle("#44AA99", "p"),
     "pareto_mtl": MethodStyle("#332288", "d"),
-    "ctrl_pareto": MethodStyle("#CC6677", "o", "-"),
+    "ctrl_pareto": MethodStyle("#CC6677", "8", "-"),
     "ctrl_linear": MethodStyle("#117733", "s", "--"),
     "phn_ls": MethodStyle("#88CCEE", "^", "-."),
     "phn_epo": MethodStyle("#AA4499", "v", ":"),
