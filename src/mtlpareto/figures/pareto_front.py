@@ -117,6 +117,8 @@ def pareto_front_figure(df: "pd.DataFrame", title: str) -> "plt.Figure":
                 big = dict(marker=style.marker, color=style.color, s=60, edgecolors="black", linewidths=0.7, zorder=4)
                 ax_f.scatter(f[at_rays, 0], f[at_rays, 1], **big)
                 ax_x.scatter(x[at_rays, 0], x[at_rays, 1], **big)
+                for i, p1 in zip(at_rays, RAY_PREFERENCES):  # which ray each large point answers
+                    ax_f.annotate(f"{p1:.1f}", f[i], textcoords="offset points", xytext=(-6, -9), fontsize=6, color=style.color, ha="right")
         coverage = [r["front_coverage"] for r in runs if "front_coverage" in r]
         extra = f"; covers {np.mean(coverage):.0%} of the front" if coverage else ""
         label = f"{method_label(method)} ({hv_text([r['hypervolume']['test'] for r in runs])}{extra})"
@@ -126,7 +128,7 @@ def pareto_front_figure(df: "pd.DataFrame", title: str) -> "plt.Figure":
     ax_f.set_aspect("equal")
     ax_f.set_xlabel(f"${tasks[0][0]}_{tasks[0][1:]}$ (objective 1, dimensionless)" if len(tasks[0]) == 2 else tasks[0])
     ax_f.set_ylabel(f"${tasks[1][0]}_{tasks[1][1:]}$ (objective 2, dimensionless)" if len(tasks[1]) == 2 else tasks[1])
-    ax_f.set_title("(a) objective space: large = the preferences of the rays", fontsize=8.5, loc="left", pad=14)
+    ax_f.set_title("(a) objective space; large: solutions at the rays' preferences (labelled $p_1$)", fontsize=8.5, loc="left", pad=14)
     better_arrow(ax_f, higher_is_better=False)
     ax_x.set_xlabel("$x_0$")
     ax_x.set_ylabel("$x_1$")
