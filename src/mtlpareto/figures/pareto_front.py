@@ -211,8 +211,9 @@ def tradeoff_curves_figure(df: "pd.DataFrame", title: str) -> "plt.Figure":
                 row[1].set_title(f"({'abcd'[2 * (metric == 'accuracy') + 1]}) zoom on the dashed box", fontsize=8.5, loc="left", pad=14)
             else:
                 row[1].set_visible(False)
+    compared_text = f"; {other_experiment} models: faint seeds, large mean" if others else ""
     fig.suptitle(f"{title}: trade-off curves (mean over seeds at each preference, seeds faint)\n"
-                 f"hypervolume of test losses, reference point ({', '.join(f'{v:g}' for v in reference)}); compared models: faint seeds, large mean", fontsize=9)
+                 f"hypervolume of test losses, reference point ({', '.join(f'{v:g}' for v in reference)}){compared_text}", fontsize=9)
     note = preference_note(list(compared["loss"] or compared["accuracy"]))
     fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.01), ncol=2, fontsize=7.5, frameon=False,
                title=textwrap.fill(note, 110) or None, title_fontsize=7.5)

@@ -78,7 +78,7 @@ def tradeoff_figure(df: "pd.DataFrame", title: str, metric: str = "accuracy") ->
         zoom = ax_by["zoom"]
         zoom.set_xlim(x0, x1)
         zoom.set_ylim(y0, y1)
-        zoom.set_title("(b) zoom on the dashed box of (a)", fontsize=9, loc="left")
+        zoom.set_title("(b) zoom: dashed box of (a)", fontsize=9, loc="left")
     if published:
         pax = ax_by["paper"]
         for method, (point, _) in published.items():
