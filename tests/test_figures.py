@@ -41,6 +41,14 @@ def test_a_new_method_gets_a_style_no_other_method_has_and_the_others_keep_their
     assert method_style("not_registered").shape not in {s.shape for s in method_styles().values()}
 
 
+def test_a_method_registered_after_the_first_lookup_gets_a_style(monkeypatch):
+    method_style("uniform")  # fills the cache before the new registration
+    monkeypatch.setitem(METHODS._items, "zz_late", object())
+    late = method_style("zz_late")
+    assert late.shape not in {method_style(n).shape for n in METHODS if n != "zz_late"}
+    assert "zz_late" in method_styles()
+
+
 # --------------------------------------------------------------------------- helpers
 
 

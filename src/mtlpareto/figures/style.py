@@ -100,19 +100,20 @@ def assign_styles(names: Iterable[str]) -> dict[str, MethodStyle]:
 
 
 @lru_cache(maxsize=None)
-def _registry_styles(extra: tuple[str, ...]) -> dict[str, MethodStyle]:
-    from mtlpareto.methods import METHODS
-
-    return assign_styles([*METHODS, *extra])
+def _styles_of(names: tuple[str, ...]) -> dict[str, MethodStyle]:
+    return assign_styles(names)
 
 
 def method_style(name: str) -> MethodStyle:
     """The style of one method; a name outside the registry (old metrics) still gets its own."""
     from mtlpareto.methods import METHODS
 
-    return _registry_styles(() if name in METHODS else (name,))[name]
+    # Keyed on the registry's current names, so a method registered later is included.
+    return _styles_of((*METHODS, *(() if name in METHODS else (name,))))[name]
 
 
 def method_styles() -> dict[str, MethodStyle]:
     """Every registered method's style."""
-    return dict(_registry_styles(()))
+    from mtlpareto.methods import METHODS
+
+    return dict(_styles_of(tuple(METHODS)))
