@@ -116,14 +116,19 @@ def test_hypervolume_table_and_tradeoff_figure_include_the_compared_experiment(t
     assert list(table.index) == ["ctrl_pareto", "phn_ls", "linear", "single_task"]
     curve_hv = hypervolume([[0.3 + 0.5 * (1 - p), 0.3 + 0.5 * p] for p in np.linspace(0, 1, 5)], [2, 2])
     assert table.loc["ctrl_pareto", "mean"] == pytest.approx(curve_hv, abs=1e-6)
-    assert table.loc["ctrl_pareto", "std"] == 0 and table.loc["ctrl_pareto", "n_seeds"] == 2
+    assert table.loc["ctrl_pareto", "std"] == 0 and table.loc["ctrl_pareto", "n_seeds"] == 2  # identical seeds
     assert table.loc["linear", "mean"] == pytest.approx(hypervolume([[0.4, 0.9], [0.9, 0.4]], [2, 2]), abs=1e-6)
     assert table.loc["single_task", "mean"] == pytest.approx(1.8 ** 2, abs=1e-6)
     assert table.loc["ctrl_pareto", "params_hypernetwork"] == 100
     fig = FIGURES.get("tradeoff_curves")(df, "mm_ctrl")
-    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert any(label.startswith("Controllable Pareto MTL (HV") for label in labels)
-    assert any(label.startswith("Grid search (mm)") for label in labels)
+    assert all(ax.get_legend() is None for ax in fig.axes)  # one legend, outside the data
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels.count(f"Controllable Pareto MTL (HV {curve_hv:.3f} ± 0.000 (sd), 2 seeds)") == 1
+    assert labels.count("Grid search (mm, 2 seeds)") == 1 and labels.count("Single task (mm, 2 seeds)") == 1
+    assert fig.axes[0].get_xlabel() == "left task: test loss (cross-entropy)"
+    assert fig.axes[-1].get_ylabel() == "right task: test accuracy [%]"
+    # the HV reference point is marked on the loss panel
+    assert any(t.get_text() == "HV reference (2, 2)" for t in fig.axes[0].texts)
 
 
 def test_compare_with_adds_the_other_experiments_metrics_to_the_report_inputs(repo_params):

@@ -13,6 +13,8 @@ import math
 from typing import TYPE_CHECKING
 
 from mtlpareto.figures import FIGURES, setup_matplotlib
+from mtlpareto.figures.common import n_seeds_text
+from mtlpareto.figures.style import method_style
 
 if TYPE_CHECKING:
     import matplotlib.pyplot as plt
@@ -50,15 +52,17 @@ def radar_figure(df: "pd.DataFrame", title: str) -> "plt.Figure":
     if len(tasks) < MIN_AXES:
         raise ValueError(f"the radar figure needs at least {MIN_AXES} tasks, got {tasks}")
     groups = radar_groups(errors)
+    method_of = dict(zip(summary.label, summary.method))
     sns.set_theme(style="whitegrid", context="paper")
-    palette = sns.color_palette("tab10")
     fig, axes = plt.subplots(1, len(groups), figsize=(6.2 * len(groups), 6.4), subplot_kw={"projection": "polar"}, squeeze=False)
     for ax, (name, group) in zip(axes[0], groups):
         angles = np.linspace(0.0, 2.0 * math.pi, len(group), endpoint=False)
         closed = np.concatenate([angles, angles[:1]])  # repeat the first spoke to close the polygon
-        for i, label in enumerate(errors.columns):
+        for label in errors.columns:
             values = errors.loc[group, label].to_numpy(dtype=float)
-            ax.plot(closed, np.concatenate([values, values[:1]]), "-o", ms=2.5, lw=1.2, color=palette[i % len(palette)], label=label)
+            style = method_style(method_of[label])
+            n = int(summary[summary.label == label].n_seeds.max())
+            ax.plot(closed, np.concatenate([values, values[:1]]), ms=3, lw=1.2, label=f"{label} ({n_seeds_text(n)})", **style.line_kwargs())
         ax.set_xticks(angles)
         ax.set_xticklabels([t.replace("_", " ") for t in group], fontsize=6)
         top = float(np.nanmax(errors.loc[group].to_numpy(dtype=float)))
@@ -67,6 +71,6 @@ def radar_figure(df: "pd.DataFrame", title: str) -> "plt.Figure":
         ax.set_title(f"{name}: test error [%]", fontsize=9, pad=18)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8, frameon=True)
-    fig.suptitle(f"{title} - per-task error, lower is better", fontsize=10)
+    fig.suptitle(f"{title}: per-task test error [%], mean over seeds; lower (nearer the centre) is better", fontsize=10)
     fig.tight_layout(rect=(0.0, 0.06, 1.0, 0.95))
     return fig

@@ -107,7 +107,7 @@ def method_summary(df: pd.DataFrame, metric: str, higher_is_better: bool | None 
                     "metric": metric,
                     "split": split,
                     "mean": round(float(group.value.mean()), 4),
-                    "std": round(float(group.value.std(ddof=0)), 4),
+                    "std": round(float(group.value.std(ddof=1)), 4),  # sample std; NaN for one seed
                     "n_seeds": int(group.seed.nunique()),
                 }
             )

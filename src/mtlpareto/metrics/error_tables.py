@@ -5,7 +5,7 @@
   mean ± std over seeds.
 
 The average is taken per seed first (mean over the tasks of one seed's runs), then mean and
-population std (ddof=0, as every table here) over seeds: the std is the spread of the average
+sample std (ddof=1, as every table here; NaN for one seed) over seeds: the std is the spread of the average
 itself, not the mean of the per-task spreads.  Which run stands for a method follows
 ``method_summary``: its own runs, one dedicated model per task for single-task baselines, and
 for preference sweeps the grid point chosen on the validation error (never on the test split).
@@ -67,7 +67,7 @@ def average_error_table(df: "pd.DataFrame", split: str = "test") -> "pd.DataFram
                 "metric": "error",
                 "split": split,
                 "mean": round(float(per_seed.mean()), 4),
-                "std": round(float(per_seed.std(ddof=0)), 4),
+                "std": round(float(per_seed.std(ddof=1)), 4),  # NaN for one seed
                 "n_seeds": int(per_seed.size),
                 "n_tasks": int(sub.task.nunique()),
             }

@@ -5,9 +5,10 @@ is an independent exact sweep for two objectives, used to check it.  Points that
 strictly dominate the reference point contribute nothing and are dropped first.
 
 The table (Lin et al. 2020, App. C Table 2): per method, the hypervolume of its test-loss
-trade-off curve, mean +- std over seeds.  Methods of a compared experiment (`compare_with`)
+trade-off curve, mean and sample std (ddof=1; NaN for one seed) over seeds.  Methods of a compared experiment (`compare_with`)
 enter with the hypervolume of the set of their models' test losses per seed (e.g. the five
-grid-search models), and a synthetic problem adds its true front's hypervolume.
+grid-search models), and a synthetic problem adds its true front's hypervolume (closed form:
+n_seeds 0, no std).
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ def nondominated(points) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- per-run records
+
+
+def sample_std(values) -> float:
+    """Sample standard deviation (ddof=1) of the seeds' values; NaN for fewer than two."""
+    arr = np.asarray(values, dtype=np.float64)
+    return float(arr.std(ddof=1)) if arr.size > 1 else float("nan")
 
 
 def run_records(df: "pd.DataFrame") -> list[dict]:
@@ -137,7 +144,7 @@ def _label(method: str) -> str:
 
 @TABLES.register("hypervolume")
 def hypervolume_table(df: "pd.DataFrame") -> "pd.DataFrame":
-    """Test-loss hypervolume per method (App. C Table 2), mean +- std over seeds."""
+    """Test-loss hypervolume per method (App. C Table 2), mean and sample std over seeds."""
     import pandas as pd
 
     records = run_records(df)
@@ -156,7 +163,7 @@ def hypervolume_table(df: "pd.DataFrame") -> "pd.DataFrame":
         arr = np.asarray(values, dtype=np.float64)
         rows.append({
             "method": method, "label": label, "task": "all", "metric": "hypervolume", "split": split,
-            "mean": round(float(arr.mean()), 6), "std": round(float(arr.std(ddof=0)), 6), "n_seeds": seeds,
+            "mean": round(float(arr.mean()), 6), "std": round(sample_std(arr), 6), "n_seeds": seeds,
             "reference": "(" + ", ".join(f"{v:g}" for v in reference) + ")", **extra,
         })
 
@@ -179,7 +186,8 @@ def hypervolume_table(df: "pd.DataFrame") -> "pd.DataFrame":
             params_hypernetwork=None, params_target=None, models=n_models, front_coverage=None)
     true = [r["true_front"]["hypervolume"] for r in own if "true_front" in r]
     if true:
-        add("true_front", "True Pareto front (closed form)", [true[0]], len({r["seed"] for r in own}),
+        # Exact, not a run: no seeds and no spread.
+        add("true_front", "True Pareto front (closed form)", [true[0]], 0,
             params_hypernetwork=None, params_target=None, models=0, front_coverage=1.0)
     return pd.DataFrame(rows)
 
@@ -188,7 +196,7 @@ def hypervolume_table(df: "pd.DataFrame") -> "pd.DataFrame":
 def focused_accuracy_table(df: "pd.DataFrame") -> "pd.DataFrame":
     """Lin et al. 2020 Fig. 9 (many tasks): test accuracy averaged over the tasks, each task read
     at the preference focused on it ("real-time preference adjustment"), next to all tasks at
-    the uniform preference; mean +- std over seeds."""
+    the uniform preference; mean and sample std (ddof=1) over seeds."""
     import pandas as pd
 
     records = [r for r in run_records(df) if "focused" in r]
@@ -203,5 +211,5 @@ def focused_accuracy_table(df: "pd.DataFrame") -> "pd.DataFrame":
         ):
             arr = np.asarray(values, dtype=np.float64)
             rows.append({"method": method, "label": _label(method), "task": f"mean over tasks, {column}", "metric": "accuracy", "split": "test",
-                         "mean": round(float(arr.mean()), 4), "std": round(float(arr.std(ddof=0)), 4), "n_seeds": len({r["seed"] for r in runs})})
+                         "mean": round(float(arr.mean()), 4), "std": round(sample_std(arr), 4), "n_seeds": len({r["seed"] for r in runs})})
     return pd.DataFrame(rows)
