@@ -47,3 +47,27 @@ def cli_env() -> dict:
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return env
+
+
+def task_directions(names, kind: str = "classification") -> dict:
+    """The "tasks" entry evaluate writes into metrics.json, for hand-written records."""
+    from mtlpareto.tasks.classification import ClassificationTask
+    from mtlpareto.tasks.objective import ObjectiveTask
+    from mtlpareto.training.evaluate import task_directions as directions
+
+    tasks = [ClassificationTask(n, 10) if kind == "classification" else ObjectiveTask(n) for n in names]
+    return directions(tasks)
+
+
+def long_frame(rows: list[list]):
+    """A long metrics frame from rows of its first ten columns (experiment ... value) of
+    classification tasks: accuracy is the primary metric, higher is better; loss, lower."""
+    import pandas as pd
+
+    from mtlpareto.metrics.aggregate import COLUMNS
+
+    df = pd.DataFrame(rows, columns=COLUMNS[:10])
+    df["higher_is_better"] = df.metric == "accuracy"
+    df["primary"] = df.metric == "accuracy"
+    df["source"] = None
+    return df[COLUMNS]

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import long_frame
 import torch
 import yaml
 from PIL import Image
@@ -347,7 +348,7 @@ def metrics_frame() -> pd.DataFrame:
     for (method, variant, seed), values in acc.items():
         for split, shift in (("test", 0.0), ("val", 1.0)):
             for t, v in zip("abc", values):
-                rows.append([ "celeba", method, variant, seed, None, None, split, t, "accuracy", v + shift])
+                rows.append(["celeba", method, variant, seed, None, None, split, t, "accuracy", v + shift])
                 rows.append(["celeba", method, variant, seed, None, None, split, t, "loss", 0.5])
     # single task: run task-t trains task t only; the other tasks' scores of that run are ignored
     single = {0: {"a": 95.0, "b": 88.0, "c": 60.0}, 1: {"a": 97.0, "b": 86.0, "c": 64.0}}
@@ -357,19 +358,19 @@ def metrics_frame() -> pd.DataFrame:
                 for u in "abc":
                     value = own[u] if u == t else 10.0  # junk where the model was not trained
                     rows.append(["celeba", "single_task", f"task-{t}", seed, None, k, split, u, "accuracy", value])
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return long_frame(rows)
 
 
 def test_per_task_error_matches_hand_computation():
     table = TABLES.get("per_task_error")(metrics_frame())
     got = {(r.method, r.task): (r.mean, r.std, r.n_seeds) for r in table.itertuples()}
-    # uniform task c: errors 30, 26 -> mean 28, population std 2
-    assert got[("uniform", "c")] == (28.0, 2.0, 2)
-    assert got[("uniform", "a")] == (9.0, 1.0, 2)
-    assert got[("mgda_ub", "b")] == (16.0, 1.0, 2)
+    # uniform task c: errors 30, 26 -> mean 28, sample std 2 * sqrt(2)
+    assert got[("uniform", "c")] == (28.0, 2.8284, 2)
+    assert got[("uniform", "a")] == (9.0, 1.4142, 2)
+    assert got[("mgda_ub", "b")] == (16.0, 1.4142, 2)
     # single task: task b from the task-b models only: errors 12, 14
-    assert got[("single_task", "b")] == (13.0, 1.0, 2)
-    assert got[("single_task", "c")] == (38.0, 2.0, 2)
+    assert got[("single_task", "b")] == (13.0, 1.4142, 2)
+    assert got[("single_task", "c")] == (38.0, 2.8284, 2)
     assert set(table.metric) == {"error"} and set(table.split) == {"test"}
     assert len(table) == 9
 
@@ -378,10 +379,10 @@ def test_average_error_matches_hand_computation():
     table = TABLES.get("average_error")(metrics_frame()).set_index("method")
     # uniform: seed 0 errors (10, 20, 30) -> 20; seed 1 (8, 22, 26) -> 18.6667; mean 19.3333, std 0.6667
     assert table.loc["uniform", "mean"] == round((20.0 + 56.0 / 3) / 2, 4)
-    assert table.loc["uniform", "std"] == round(abs(20.0 - 56.0 / 3) / 2, 4)
+    assert table.loc["uniform", "std"] == round(abs(20.0 - 56.0 / 3) / 2 ** 0.5, 4)
     # mgda_ub: seed 0 (9, 15, 25) -> 16.3333; seed 1 (7, 17, 27) -> 17
     assert table.loc["mgda_ub", "mean"] == round((49.0 / 3 + 17.0) / 2, 4)
-    assert table.loc["mgda_ub", "std"] == round(abs(49.0 / 3 - 17.0) / 2, 4)
+    assert table.loc["mgda_ub", "std"] == round(abs(49.0 / 3 - 17.0) / 2 ** 0.5, 4)
     # single task: seed 0 (5, 12, 40) -> 19; seed 1 (3, 14, 36) -> 17.6667
     assert table.loc["single_task", "mean"] == round((19.0 + 53.0 / 3) / 2, 4)
     assert table.loc["single_task", "label"] == "Single task" and table.loc["single_task", "variant"] == "per-task"
@@ -393,7 +394,7 @@ def test_error_tables_write_csv_and_markdown(tmp_path, monkeypatch):
     summary = write_table("average_error", metrics_frame(), "celeba", "celeba: average_error", tmp_path / "t.csv", tmp_path / "t.md")
     assert (tmp_path / "t.csv").read_text().splitlines()[0] == "method,label,variant,task,metric,split,mean,std,n_seeds,n_tasks"
     md = (tmp_path / "t.md").read_text()
-    assert "| Uniform scaling | 19.33 ± 0.67 | 2 |" in md and "mean error" in md
+    assert "| Uniform scaling | 19.33 ± 0.94 | 2 |" in md and "mean error" in md
     assert len(summary) == 3
     # with the paper's Table 1 on file, its number stands beside ours (task "mean", metric "error")
     published = tmp_path / "results" / "published.yaml"
@@ -404,7 +405,7 @@ def test_error_tables_write_csv_and_markdown(tmp_path, monkeypatch):
                      "metric": "error", "value": 9.62, "direction": "lower"}],
     }))
     write_table("average_error", metrics_frame(), "celeba", "celeba: average_error", tmp_path / "t.csv", tmp_path / "t.md")
-    assert "| Uniform scaling | 19.33 ± 0.67 | 9.62 | 2 |" in (tmp_path / "t.md").read_text()
+    assert "| Uniform scaling | 19.33 ± 0.94 | 9.62 | 2 |" in (tmp_path / "t.md").read_text()
 
 
 # ----------------------------------------------------------------------------- figure
@@ -421,7 +422,7 @@ def test_radar_figure_renders_png(tmp_path):
         for seed in (0, 1):
             for t in tasks:
                 rows.append(["celeba", method, "default", seed, None, None, "test", t, "accuracy", float(rng.uniform(60, 99))])
-    df = pd.DataFrame(rows, columns=COLUMNS)
+    df = long_frame(rows)
     fig = FIGURES.get("radar")(df, "celeba (test)")
     assert len(fig.axes) == 2  # easy and hard halves
     paths = [tmp_path / "radar.png", tmp_path / "radar.pdf"]

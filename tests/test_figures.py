@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import long_frame, task_directions
 import yaml
 from matplotlib.colors import to_hex
 
@@ -87,7 +88,7 @@ def tradeoff_frame() -> pd.DataFrame:
         for t, task in enumerate(("left", "right")):
             for other, v in (("left", left), ("right", right)):
                 rows.append(["multimnist", "single_task", f"task-{task}", seed, None, t, "test", other, "accuracy", v if other == task else 10.0])
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return long_frame(rows)
 
 
 def _legend_texts(fig) -> list[str]:
@@ -150,7 +151,7 @@ def test_tradeoff_figure_bytes_are_reproducible(tmp_path, monkeypatch):
 
 
 def _synthetic_runs(root: Path) -> None:
-    from mtlpareto.controllable.synthetic import make_problem
+    from mtlpareto.data.synthetic import make_problem
 
     problem = make_problem("sine_fonseca", 3)
     prefs = np.linspace(0, 1, 11)
@@ -163,7 +164,7 @@ def _synthetic_runs(root: Path) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({
                 "experiment": "syn", "method": method, "variant": "default", "seed": seed, "preference": None, "task": None,
-                "splits": {"test": {"f1": {"loss": 0.5}, "f2": {"loss": 0.5}}}, "curve": {"test": curve},
+                "tasks": task_directions(["f1", "f2"], "objective"), "splits": {"test": {"f1": {"loss": 0.5}, "f2": {"loss": 0.5}}}, "curve": {"test": curve},
                 "hypervolume": {"reference": [1.0, 1.0], "test": hv}, "front_coverage": 0.5,
                 "true_front": {"problem": "sine_fonseca", "dim": 3, "hypervolume": 0.342},
             }))

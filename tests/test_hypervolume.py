@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import task_directions
 
 from mtlpareto import pipeline
 from mtlpareto.config import load_profile
@@ -88,6 +89,7 @@ def _fake_runs(root: Path) -> None:
             points = [[c["losses"]["left"], c["losses"]["right"]] for c in curve]
             _write(root / pipeline.METRICS.format(experiment="mm_ctrl", method=method, variant="default", seed=seed), {
                 "experiment": "mm_ctrl", "method": method, "variant": "default", "seed": seed, "preference": None, "task": None,
+                "tasks": task_directions(["left", "right"]),
                 "splits": {"test": {"left": {"accuracy": 85.0, "loss": 0.55 + shift}, "right": {"accuracy": 85.0, "loss": 0.55 + shift}}},
                 "curve": {"test": curve}, "hypervolume": {"reference": [2.0, 2.0], "test": hypervolume(points, [2, 2])},
                 "parameters": {"hypernetwork": 100, "target": 90},
@@ -95,11 +97,13 @@ def _fake_runs(root: Path) -> None:
         for variant, (a, b) in {"pref_0.667-0.333": (0.4, 0.9), "pref_0.333-0.667": (0.9, 0.4)}.items():
             _write(root / pipeline.METRICS.format(experiment="mm", method="linear", variant=variant, seed=seed), {
                 "experiment": "mm", "method": "linear", "variant": variant, "seed": seed, "preference": [0.5, 0.5], "task": None,
+                "tasks": task_directions(["left", "right"]),
                 "splits": {"test": {"left": {"accuracy": 80.0, "loss": a}, "right": {"accuracy": 80.0, "loss": b}}},
             })
         for t, task in enumerate(("left", "right")):
             _write(root / pipeline.METRICS.format(experiment="mm", method="single_task", variant=f"task-{task}", seed=seed), {
                 "experiment": "mm", "method": "single_task", "variant": f"task-{task}", "seed": seed, "preference": None, "task": t,
+                "tasks": task_directions(["left", "right"]),
                 "splits": {"test": {"left": {"accuracy": 95.0, "loss": 0.2}, "right": {"accuracy": 95.0, "loss": 0.2}}},
             })
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import long_frame, task_directions
 import yaml
 
 from mtlpareto import pipeline
@@ -32,7 +33,7 @@ def accuracy_frame() -> pd.DataFrame:
         for split, shift in (("test", 0.0), ("val", 1.0)):
             for task, v in zip(("left", "right"), values):
                 rows.append(["mm", method, "default", seed, None, None, split, task, "accuracy", v + shift])
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return long_frame(rows)
 
 
 def test_method_summary_std_is_the_sample_std_and_nan_for_one_seed():
@@ -84,7 +85,7 @@ def _write(root: Path, experiment: str, method: str, seed: int, hv: float, **ext
     curve = [{"preference": [p, 1 - p], "losses": {"f1": p, "f2": 1 - p}, "accuracies": {"f1": 0.0, "f2": 0.0}} for p in (0.0, 0.5, 1.0)]
     path.write_text(json.dumps({
         "experiment": experiment, "method": method, "variant": "default", "seed": seed, "preference": None, "task": None,
-        "splits": {"test": {"f1": {"loss": 0.5}, "f2": {"loss": 0.5}}}, "curve": {"test": curve},
+        "tasks": task_directions(["f1", "f2"], "objective"), "splits": {"test": {"f1": {"loss": 0.5}, "f2": {"loss": 0.5}}}, "curve": {"test": curve},
         "hypervolume": {"reference": [1.0, 1.0], "test": hv}, "parameters": {"hypernetwork": 10, "target": 5}, **extra,
     }))
 

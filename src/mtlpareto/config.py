@@ -239,7 +239,7 @@ class Profile:
 def _check_components(profile: Profile) -> None:
     from mtlpareto.data import DATASETS
     from mtlpareto.methods import METHODS
-    from mtlpareto.models import MODELS
+    from mtlpareto.models import ARCHITECTURES, DEFAULT_ARCHITECTURE, MODELS
 
     base = f"profiles.{profile.name}"
     for ds_id, spec in profile.datasets.items():
@@ -255,7 +255,11 @@ def _check_components(profile: Profile) -> None:
         model_name = exp["model"]["name"]
         if model_name not in MODELS:
             raise ConfigError(f"{where}.model.name: unknown model {model_name!r}; known: {', '.join(MODELS.names())}")
-        check_options(MODELS.get(model_name), {k: v for k, v in exp["model"].items() if k != "name"}, f"{where}.model", skip=("task_outputs", "in_channels", "input_size"))
+        architecture = exp["model"].get("architecture", DEFAULT_ARCHITECTURE)
+        if architecture not in ARCHITECTURES:
+            raise ConfigError(f"{where}.model.architecture: unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES.names())}")
+        backbone_options = {k: v for k, v in exp["model"].items() if k not in ("name", "architecture")}
+        check_options(MODELS.get(model_name), backbone_options, f"{where}.model", skip=("task_outputs", "in_channels", "input_size"))
         for method, options in exp["methods"].items():
             if method not in METHODS:
                 raise ConfigError(f"{where}.methods.{method}: unknown method; known: {', '.join(METHODS.names())}")

@@ -37,7 +37,7 @@ class _MinNormMethod(GramMethod):
     """The min-norm point of the (normalised) task gradients' convex hull."""
 
     apply = "losses"
-    claims = frozenset({"permutation_equivariant", "non_conflicting"})
+    claims = frozenset({"permutation_equivariant", "scale_invariant", "non_conflicting"})
 
     def __init__(self, n_tasks: int, preference=None, task=None, normalization: str = "loss+", solver: str = "exact", max_iter: int = 250) -> None:
         super().__init__(n_tasks, preference, task)

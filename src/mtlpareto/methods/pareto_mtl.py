@@ -60,6 +60,7 @@ class ParetoMTL(GramMethod):
     label = "Pareto MTL"
     sweep = "preferences"
     apply = "losses"
+    claims = frozenset({"scale_invariant"})  # tasks are tied to their preference entries: no permutation claim
 
     def __init__(
         self,

@@ -26,6 +26,7 @@ def error_frame(df: "pd.DataFrame") -> "pd.DataFrame":
     err = df[df.metric == "accuracy"].copy()
     err["metric"] = "error"
     err["value"] = 100.0 - err["value"]
+    err["higher_is_better"] = False
     return err
 
 

@@ -84,14 +84,11 @@ def run_records(df: "pd.DataFrame") -> list[dict]:
     """The metrics JSON records behind the runs of a long metrics frame.
 
     Figures and tables receive the long frame (splits only); curves and hypervolumes live in
-    the same metrics.json files, found again from the frame's run keys.
+    the same metrics.json files, which the frame's `source` column names.
     """
-    from mtlpareto import pipeline
-
     records = []
-    keys = df[["experiment", "method", "variant", "seed"]].drop_duplicates()
-    for row in keys.itertuples(index=False):
-        path = Path(pipeline.METRICS.format(experiment=row.experiment, method=row.method, variant=row.variant, seed=int(row.seed)))
+    for source in dict.fromkeys(df["source"]):
+        path = Path(source)
         if not path.exists():
             raise ConfigError(f"metrics file {path} missing (run from the repository root after the pipeline)")
         records.append(json.loads(path.read_text()))
