@@ -16,7 +16,7 @@ import torch
 import yaml
 from PIL import Image
 
-from mtlpareto.data import DATASETS, dataset_tasks, task_names
+from mtlpareto.data import DATASETS, dataset_tasks, fetch_dataset, task_names
 from mtlpareto.data import celeba
 from mtlpareto.errors import ConfigError, DatasetMissingError
 from mtlpareto.metrics.aggregate import COLUMNS
@@ -243,7 +243,7 @@ def test_placed_zip_is_extracted(tmp_path):
 
 def test_missing_dataset_names_directory_and_files(tmp_path):
     with pytest.raises(DatasetMissingError) as exc:
-        DATASETS.get("celeba").fetch({"kind": "celeba"}, tmp_path)
+        fetch_dataset({"kind": "celeba"}, tmp_path)
     msg = str(exc.value)
     assert str(tmp_path / "celeba") in msg and "download is off" in msg
     for name in ("img_align_celeba/", "list_attr_celeba.txt", "list_eval_partition.txt", "identity_CelebA.txt",
@@ -261,7 +261,7 @@ def test_download_failure_is_reported_clearly(tmp_path, monkeypatch):
 
     monkeypatch.setattr(CelebA, "download", offline)
     with pytest.raises(DatasetMissingError, match="torchvision's download failed: Google Drive unreachable"):
-        DATASETS.get("celeba").fetch({"kind": "celeba", "download": True}, tmp_path)
+        fetch_dataset({"kind": "celeba", "download": True}, tmp_path)
 
 
 def test_missing_image_is_named(tiny):

@@ -27,6 +27,7 @@ from mtlpareto.methods.controllable import ControllableStepContext
 from mtlpareto.solvers.directions import DirectionError, ctrl_pareto_weights, epo_weights
 from mtlpareto.data.synthetic import SineFonseca
 from mtlpareto.tasks.classification import ClassificationTask
+from mtlpareto.data import fetch_dataset
 from mtlpareto.data.store import save_processed
 from mtlpareto.errors import ConfigError, DatasetMissingError, TrainingError
 from mtlpareto.methods import build_method
@@ -471,7 +472,7 @@ def test_cifar100_tasks_builds_twenty_five_way_tasks(tmp_path):
     with pytest.raises(DatasetMissingError, match="MD5 mismatch"):
         kind.build(tmp_path, check_md5=True)
     with pytest.raises(DatasetMissingError, match=r"expected directory.*\n.*\n.*train  \(md5 16019d7e"):
-        kind.fetch({"path": str(tmp_path / "nowhere")}, tmp_path)
+        fetch_dataset({"kind": "cifar100_tasks", "path": str(tmp_path / "nowhere")}, tmp_path)
 
 
 # --------------------------------------------------------------------------- the synthetic experiment through the CLI

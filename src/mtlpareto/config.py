@@ -296,7 +296,7 @@ def build_components(profile: Profile) -> int:
     params.yaml path instead of in a training job.  Returns the number of objects built."""
     import torch
 
-    from mtlpareto.data import DATASETS, dataset_tasks
+    from mtlpareto.data import dataset_input_shape, dataset_tasks
     from mtlpareto.methods import build_method
     from mtlpareto.models import build_model
 
@@ -309,7 +309,7 @@ def build_components(profile: Profile) -> int:
         where = f"{base}.experiments.{exp_name}"
         ds_spec = profile.dataset_spec(exp["dataset"])
         tasks = dataset_tasks(ds_spec)
-        shape = tuple(DATASETS.get(ds_spec["kind"]).input_shape(ds_spec))
+        shape = dataset_input_shape(ds_spec)
         options = {k: v for k, v in exp["model"].items() if k != "name"}
         with torch.device("meta"):
             _at(f"{where}.model", lambda: build_model(exp["model"]["name"], [t.out_channels for t in tasks], shape, **options))
@@ -347,6 +347,10 @@ def load_profile(params: dict | str | Path = "params.yaml", profile: str | None 
         raise ConfigError(f"profile: {name!r} is not defined under profiles (defined: {', '.join(params['profiles'])})")
     prof = Profile(name=name, raw=params["profiles"][name], params_path=params_path)
     _check_components(prof)
+    from mtlpareto.data import complete_spec
+
+    # Complete dataset specs: manifests and run specs record every option, defaults included.
+    prof.raw["datasets"] = {ds: complete_spec(spec) for ds, spec in prof.datasets.items()}
     return prof
 
 

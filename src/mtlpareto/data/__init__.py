@@ -39,9 +39,32 @@ class DatasetKind(Protocol):
 DATASETS: Registry[DatasetKind] = Registry("dataset kind")
 
 
+def complete_spec(spec: dict) -> dict:
+    """A dataset spec with every option its kind's `build` accepts, defaults filled from that
+    signature: the one place a dataset option's default lives."""
+    import inspect
+
+    params = inspect.signature(DATASETS.get(spec["kind"]).build).parameters
+    defaults = {n: p.default for n, p in params.items() if n != "root" and p.default is not inspect.Parameter.empty}
+    return {**defaults, **spec}
+
+
 def dataset_tasks(spec: dict) -> list[Task]:
     """The tasks of a dataset spec (params.yaml's entry)."""
+    spec = complete_spec(spec)
     return DATASETS.get(spec["kind"]).tasks(spec)
+
+
+def fetch_dataset(spec: dict, root: Path) -> dict:
+    """Make a dataset spec's raw files available under `root`; returns its manifest."""
+    spec = complete_spec(spec)
+    return DATASETS.get(spec["kind"]).fetch(spec, Path(root))
+
+
+def dataset_input_shape(spec: dict) -> tuple[int, ...]:
+    """Shape of one input sample of a dataset spec, without its data."""
+    spec = complete_spec(spec)
+    return tuple(DATASETS.get(spec["kind"]).input_shape(spec))
 
 
 def task_names(spec: dict) -> list[str]:

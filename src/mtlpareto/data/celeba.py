@@ -377,17 +377,17 @@ class CelebAKind:
         # Called when params.yaml is validated: check the option values here too, so a bad
         # image_size fails at `mtlpareto validate`, not hours later in build-data.
         _check_options(
-            spec.get("image_size", 64), spec.get("max_train"), spec.get("max_val"), spec.get("max_test"), spec.get("workers", 0)
+            spec["image_size"], spec["max_train"], spec["max_val"], spec["max_test"], spec["workers"]
         )
-        return [ClassificationTask(name, 2) for name in attribute_subset(spec.get("attributes"))]
+        return [ClassificationTask(name, 2) for name in attribute_subset(spec["attributes"])]
 
     @staticmethod
     def input_shape(spec: dict) -> tuple[int, ...]:
-        size = spec.get("image_size", 64)
+        size = spec["image_size"]
         return (3, size, size)
 
     @staticmethod
     def fetch(spec: dict, root: Path) -> dict:
-        return fetch_celeba(Path(root), download=bool(spec.get("download", False)), check_md5=bool(spec.get("check_md5", True)))
+        return fetch_celeba(Path(root), download=bool(spec["download"]), check_md5=bool(spec["check_md5"]))
 
     build = staticmethod(build_celeba)

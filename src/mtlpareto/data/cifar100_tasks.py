@@ -137,10 +137,10 @@ class Cifar100TasksKind:
 
     @staticmethod
     def fetch(spec: dict, root: Path) -> dict:
-        folder = _folder(root, spec.get("path"))
-        check_md5 = spec.get("check_md5", True)
+        folder = _folder(root, spec["path"])
+        check_md5 = spec["check_md5"]
         if not all((folder / name).is_file() for name, _ in _official_files()):
-            if not spec.get("download", False):
+            if not spec["download"]:
                 raise DatasetMissingError(_missing_message(folder, "files missing and download is off"))
             from torchvision.datasets import CIFAR100
 

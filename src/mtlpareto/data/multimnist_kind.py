@@ -40,7 +40,7 @@ class MultiMNISTKind:
                 path = load_mnist5k_path()
                 manifest[source] = {"file": path.name, "sha256": _sha256(path)}
             else:
-                fetch_torchvision(source, root, download=spec.get("download", False), mirror=spec.get("mirror"))
+                fetch_torchvision(source, root, download=spec["download"], mirror=spec["mirror"])
                 manifest[source] = {"root": str(root), "verified": "torchvision md5"}
         return manifest
 

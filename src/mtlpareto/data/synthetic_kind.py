@@ -31,11 +31,11 @@ class SyntheticKind:
 
     @staticmethod
     def input_shape(spec: dict) -> tuple[int, ...]:
-        return (spec.get("dim", 10),)
+        return (spec["dim"],)
 
     @staticmethod
     def fetch(spec: dict, root: Path) -> dict:
-        return {"synthetic": {"problem": spec.get("problem", "sine_fonseca"), "files": "none (closed form)"}}
+        return {"synthetic": {"problem": spec["problem"], "files": "none (closed form)"}}
 
     @staticmethod
     def build(root: Path, problem: str = "sine_fonseca", dim: int = 10, steps_per_epoch: int = 100) -> dict:
