@@ -4,6 +4,12 @@ Seed 001 Table 2's claim: exact MGDA needs a gradient per task w.r.t. all shared
 so its cost grows with the number of tasks T; MGDA-UB needs gradients only w.r.t. the shared
 representation and one encoder backward, so it stays close to a plain weighted step.
 
+Besides the registered methods, two reference steps are timed in the same run:
+`libmtl_mgda` (what LibMTL-style code does: T backward passes for the shared gradients, an
+iteration-capped Frank-Wolfe solve, then a second backward of sum_t w_t L_t) and
+`mgda_ub_vmap` (MGDA-UB with the representation Jacobian as one vmapped backward through
+all heads, this project's path before each head got its own copy of z).
+
     python benchmarks/step_time.py                       # T=2, LeNet, CPU
     python benchmarks/step_time.py --tasks 2 3 10 40 --out results/benchmarks/step_time
     python benchmarks/step_time.py --device cuda --tasks 2 3 10 40
@@ -22,12 +28,17 @@ import torch
 import torch.nn.functional as F
 
 from mtlpareto.methods import METHODS, StepContext, build_method
-from mtlpareto.training.loop import resolve_jacobian_mode
 from mtlpareto.models import build_model
+from mtlpareto.solvers import min_norm_weights
+from mtlpareto.training.loop import resolve_jacobian_mode
+
+
+# Inputs of the experiments the models come from: MultiMNIST for LeNet, CelebA for ResNet-18.
+INPUT_SHAPES = {"lenet": (1, 28, 28), "resnet18": (3, 64, 64)}
 
 
 def _method_kwargs(name: str, n_tasks: int) -> dict:
-    sweep = METHODS.get(name).sweep
+    sweep = METHODS.get(name).sweep if name in METHODS else "none"
     if sweep == "preferences":
         return {"preference": tuple([1.0 / n_tasks] * n_tasks)}
     if sweep == "tasks":
@@ -35,33 +46,79 @@ def _method_kwargs(name: str, n_tasks: int) -> dict:
     return {}
 
 
-def time_method(name: str, n_tasks: int, model_name: str, batch: int, steps: int, warmup: int, device: torch.device, jacobian: str) -> list[float]:
+class LibMTLStyleMGDA:
+    """Reference step: T backward passes, Frank-Wolfe (250 iterations), a second backward."""
+
+    uses_representation = False
+
+    def __init__(self, n_tasks: int) -> None:
+        self.n_tasks = n_tasks
+
+    def parameters(self) -> list:
+        return []
+
+    def backward(self, ctx: StepContext) -> torch.Tensor:
+        weights = min_norm_weights(ctx.shared_jacobian().detach(), method="frank_wolfe", max_iter=250).to(ctx.losses)
+        ctx.backward_weighted(weights)
+        return weights
+
+
+def make_method(name: str, n_tasks: int):
+    if name == "libmtl_mgda":
+        return LibMTLStyleMGDA(n_tasks)
+    if name == "mgda_ub_vmap":
+        method = build_method({"name": "mgda_ub"}, n_tasks=n_tasks)
+        method.uses_representation = False  # no head copies: the vmapped Jacobian through all heads
+        return method
+    return build_method({"name": name}, n_tasks=n_tasks, **_method_kwargs(name, n_tasks))
+
+
+def _setup(name: str, n_tasks: int, model_name: str, batch: int, device: torch.device):
     torch.manual_seed(0)
-    model = build_model(model_name, [10] * n_tasks, (1, 28, 28)).to(device)
-    method = build_method({"name": name}, n_tasks=n_tasks, **_method_kwargs(name, n_tasks))
+    shape = INPUT_SHAPES.get(model_name, (1, 28, 28))
+    model = build_model(model_name, [10] * n_tasks, shape).to(device)
+    method = make_method(name, n_tasks)
     opt = torch.optim.SGD(list(model.parameters()) + method.parameters(), lr=0.01, momentum=0.9)
-    x = torch.randn(batch, 1, 28, 28, device=device)
+    x = torch.randn(batch, *shape, device=device)
     y = torch.randint(0, 10, (batch, n_tasks), device=device)
-    times = []
+    return model, method, opt, x, y
+
+
+def _step(model, method, opt, x, y, i: int, jacobian: str, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    opt.zero_grad(set_to_none=True)
+    # The training loop's forward (training/learners.py NetworkLearner.step).
+    copies = None
+    if method.uses_representation:
+        outputs, z, copies = model.forward_with_task_representations(x)
+    else:
+        outputs, z = model.forward_with_representation(x)
+    losses = torch.stack([F.cross_entropy(o, y[:, t]) for t, o in enumerate(outputs)])
+    method.backward(StepContext(model, losses, z, step=i, jacobian=jacobian, task_representations=copies))
+    opt.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def time_methods(names: list[str], n_tasks: int, model_name: str, batch: int, steps: int, warmup: int, device: torch.device, jacobian: str) -> dict[str, list[float]]:
+    """Step times per method, the methods taking turns step by step so that the machine's
+    load changes affect them alike (ratios are then measured in one run)."""
+    setups = {name: _setup(name, n_tasks, model_name, batch, device) for name in names}
+    times: dict[str, list[float]] = {name: [] for name in names}
     for i in range(warmup + steps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        z = model.encode(x)
-        losses = torch.stack([F.cross_entropy(o, y[:, t]) for t, o in enumerate(model.decode(z))])
-        method.backward(StepContext(model, losses, z, step=i, jacobian=jacobian))
-        opt.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
+        for name, (model, method, opt, x, y) in setups.items():
+            seconds = _step(model, method, opt, x, y, i, jacobian, device)
+            if i >= warmup:
+                times[name].append(seconds)
     return times
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", nargs="+", default=["linear", "mgda", "mgda_ub"])
+    parser.add_argument("--methods", nargs="+", default=["linear", "mgda", "mgda_ub", "libmtl_mgda", "mgda_ub_vmap"])
     parser.add_argument("--tasks", nargs="+", type=int, default=[2])
     parser.add_argument("--model", default="lenet")
     parser.add_argument("--batch", type=int, default=256)
@@ -80,11 +137,9 @@ def main() -> None:
     rows = []
     for n_tasks in args.tasks:
         medians = {}
-        for jac in args.jacobian:
-            mode = resolve_jacobian_mode(jac, device)
-            for name in args.methods:
-                if (name, mode) not in medians:
-                    medians[(name, mode)] = statistics.median(time_method(name, n_tasks, args.model, args.batch, args.steps, args.warmup, device, mode))
+        for mode in dict.fromkeys(resolve_jacobian_mode(j, device) for j in args.jacobian):
+            for name, times in time_methods(args.methods, n_tasks, args.model, args.batch, args.steps, args.warmup, device, mode).items():
+                medians[(name, mode)] = statistics.median(times)
         modes = list(dict.fromkeys(resolve_jacobian_mode(j, device) for j in args.jacobian))
         for mode in modes:
             base = medians[(args.baseline, mode)]

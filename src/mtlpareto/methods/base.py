@@ -47,6 +47,15 @@ def jacobian_rows(outputs: torch.Tensor, inputs: list[torch.Tensor], mode: str =
     return [g if g is not None else torch.zeros(outputs.numel(), *x.shape, dtype=x.dtype, device=x.device) for g, x in zip(grads, inputs)]
 
 
+def vjp_rows(output: torch.Tensor, inputs: list[torch.Tensor], cotangents: torch.Tensor, mode: str = "batched") -> list[torch.Tensor]:
+    """Rows cotangents[t]^T d output / d inputs: per input a [T, *input.shape] tensor."""
+    if mode == "loop":
+        rows = [torch.autograd.grad(output, inputs, grad_outputs=c, retain_graph=True, allow_unused=True) for c in cotangents]
+        return [torch.stack([r[i] if r[i] is not None else torch.zeros_like(inputs[i]) for r in rows]) for i in range(len(inputs))]
+    grads = torch.autograd.grad(output, inputs, grad_outputs=cotangents, is_grads_batched=True, retain_graph=True, allow_unused=True)
+    return [g if g is not None else torch.zeros(cotangents.shape[0], *x.shape, dtype=x.dtype, device=x.device) for g, x in zip(grads, inputs)]
+
+
 class StepContext:
     """Losses of one mini-batch plus lazy per-task gradients, shared by all methods."""
 
@@ -58,12 +67,20 @@ class StepContext:
         step: int = 0,
         epoch: int = 0,
         jacobian: str = "batched",
+        task_representations: list[torch.Tensor] | None = None,
     ) -> None:
         if jacobian not in JACOBIAN_MODES:
             raise ConfigError(f"jacobian: {jacobian!r} is not one of {', '.join(JACOBIAN_MODES)}")
+        if task_representations is not None and (representation is None or len(task_representations) != losses.numel()):
+            raise ValueError("task_representations needs the shared representation and one leaf copy per task")
         self.model = model
         self.losses = losses
         self.representation = representation
+        # Leaf copies z_t of z, head t reading z_t (MTLModel.forward_with_task_representations):
+        # then one backward through the heads gives every dL_t/dz, and the graph from the
+        # losses stops at the copies, so the encoder is reached only through `representation`.
+        self.task_representations = task_representations
+        self._feature_grads: torch.Tensor | None = None
         self.step = step
         self.epoch = epoch
         self.jacobian = jacobian
@@ -80,7 +97,12 @@ class StepContext:
         Backpropagation stops at `params`, so for a late layer this is far cheaper than
         `shared_jacobian`.
         """
-        grads = jacobian_rows(self.losses, list(params), self.jacobian)
+        if self.task_representations is not None:
+            # The losses reach the encoder through z only: chain rule dL_t/dp = (dL_t/dz)^T dz/dp.
+            z = self._require_representation()
+            grads = vjp_rows(z, list(params), self.feature_jacobian().view(self.n_tasks, *z.shape), self.jacobian)
+        else:
+            grads = jacobian_rows(self.losses, list(params), self.jacobian)
         return torch.cat([g.reshape(self.n_tasks, -1) for g in grads], dim=1)
 
     def shared_jacobian(self) -> torch.Tensor:
@@ -102,11 +124,22 @@ class StepContext:
         backwards: the point of MGDA-UB. Always one vmapped backward: through the small heads
         it beats the loop on CPU too (MGDA-UB step / linear step at T=40, LeNet: 3.2 vs 4.5).
         """
-        (grads,) = jacobian_rows(self.losses, [self._require_representation()], "batched")
-        return grads.reshape(self.n_tasks, -1)
+        if self._feature_grads is None:
+            z = self._require_representation()
+            if self.task_representations is not None:
+                # Row t depends on head t only: one backward of sum_t L_t through the heads.
+                grads = torch.autograd.grad(self.losses.sum(), self.task_representations, retain_graph=True, allow_unused=True)
+                self._feature_grads = torch.stack([torch.zeros_like(z) if g is None else g for g in grads]).reshape(self.n_tasks, -1)
+            else:
+                (grads,) = jacobian_rows(self.losses, [z], "batched")
+                self._feature_grads = grads.reshape(self.n_tasks, -1)
+        return self._feature_grads
 
     def backward_weighted(self, weights: torch.Tensor) -> None:
         """One backward pass of sum_t w_t L_t (weights treated as constants)."""
+        if self.task_representations is not None:
+            self.backward_features(weights.detach().to(self.losses) @ self.feature_jacobian(), head_weights=weights)
+            return
         (weights.detach().to(self.losses) * self.losses).sum().backward()
 
     def _set_head_gradients(self, head_weights: torch.Tensor) -> None:
@@ -143,6 +176,9 @@ class Method:
 
     sweep: ClassVar[str] = "none"
     label: ClassVar[str | None] = None  # name shown in tables and figures
+    # True for methods that only need gradients w.r.t. the shared representation (MGDA-UB,
+    # GradDrop): the learner then gives each head its own leaf copy of z (see StepContext).
+    uses_representation: ClassVar[bool] = False
     # What the method trains: "network" (one MTL network) or "hypernetwork" (a preference-
     # conditioned generator of networks); the training loop builds the matching learner.
     learns: ClassVar[str] = "network"

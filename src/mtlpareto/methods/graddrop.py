@@ -34,6 +34,7 @@ def graddrop_mask(stats: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
 @METHODS.register("graddrop")
 class GradDrop(Method):
     label = "GradDrop"
+    uses_representation = True
 
     def __init__(
         self,

@@ -7,8 +7,9 @@ sum_t v_t g_t.  A subclass implements `combination` and declares:
 
 * `gradients`: "parameters" (exact per-task gradients of the shared parameters) or
   "representation" (gradients w.r.t. z, the MGDA-UB bound: only the heads are traversed);
-* `apply`: "direction" sets the shared gradient to v^T G (no further backward pass through
-  the parameters), "losses" backpropagates sum_t v_t L_t once more;
+* the update is set from the gradients already computed: v^T G for the shared parameters
+  (or, for representation gradients, v^T G_z backpropagated once through the encoder), and
+  the heads' gradients of sum_t h_t L_t (`head_weights`, default v): no second full backward;
 * `claims`: the properties it guarantees, checked for every such method by
   tests/test_gram_methods.py ("permutation_equivariant": permuting the tasks permutes v;
   "scale_invariant": v(c G) = v(G) for c > 0; "non_conflicting": g_t . d >= 0 for every t).
@@ -23,7 +24,6 @@ import torch
 from mtlpareto.methods.base import Method, StepContext
 
 GRADIENTS = ("parameters", "representation")
-APPLY = ("direction", "losses")
 
 
 def gram_matrix(grads: torch.Tensor) -> torch.Tensor:
@@ -34,7 +34,6 @@ def gram_matrix(grads: torch.Tensor) -> torch.Tensor:
 
 class GramMethod(Method):
     gradients: ClassVar[str] = "parameters"
-    apply: ClassVar[str] = "direction"
     claims: ClassVar[frozenset[str]] = frozenset()
 
     def combination(self, grads: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
@@ -45,15 +44,17 @@ class GramMethod(Method):
         """Loss weights of the heads' gradients (default: the combination itself)."""
         return weights
 
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.uses_representation = cls.gradients == "representation"
+
     def task_gradients(self, ctx: StepContext) -> torch.Tensor:
         return (ctx.shared_jacobian() if self.gradients == "parameters" else ctx.feature_jacobian()).detach()
 
     def backward(self, ctx: StepContext) -> torch.Tensor:
         grads = self.task_gradients(ctx)
         weights = self.combination(grads, ctx.losses)
-        if self.apply == "losses":
-            ctx.backward_weighted(weights)
-        elif self.gradients == "parameters":
+        if self.gradients == "parameters":
             ctx.set_shared_gradient(weights.to(grads) @ grads, head_weights=self.head_weights(weights))
         else:
             ctx.backward_features(weights.to(grads) @ grads, head_weights=self.head_weights(weights))

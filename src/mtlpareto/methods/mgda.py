@@ -34,9 +34,12 @@ def gradient_normalizers(grads: torch.Tensor, losses: torch.Tensor, kind: str) -
 
 
 class _MinNormMethod(GramMethod):
-    """The min-norm point of the (normalised) task gradients' convex hull."""
+    """The min-norm point of the (normalised) task gradients' convex hull.
 
-    apply = "losses"
+    The update sum_t alpha_t g_t is set directly from the gradients already computed (the
+    official code backpropagates sum_t alpha_t L_t once more: the same direction, one more pass).
+    """
+
     claims = frozenset({"permutation_equivariant", "scale_invariant", "non_conflicting"})
 
     def __init__(self, n_tasks: int, preference=None, task=None, normalization: str = "loss+", solver: str = "exact", max_iter: int = 250) -> None:

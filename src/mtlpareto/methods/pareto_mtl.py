@@ -59,7 +59,6 @@ def min_norm_task_weights(combinations: torch.Tensor, task_gram: torch.Tensor) -
 class ParetoMTL(GramMethod):
     label = "Pareto MTL"
     sweep = "preferences"
-    apply = "losses"
     claims = frozenset({"scale_invariant"})  # tasks are tied to their preference entries: no permutation claim
 
     def __init__(

@@ -46,6 +46,16 @@ class MTLModel(nn.Module):
         """
         raise NotImplementedError
 
+    def forward_with_task_representations(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor | None, list[torch.Tensor] | None]:
+        """Outputs, z, and the leaf copies z_t of z that head t reads (None: not supported).
+
+        With the copies, one backward through the heads gives every dL_t/dz_t (MGDA-UB's
+        whole Jacobian) and the encoder is backpropagated once, from z.  The default offers
+        no copies: methods then take the vmapped Jacobian through all heads (same values).
+        """
+        outputs, z = self.forward_with_representation(x)
+        return outputs, z, None
+
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.forward_with_representation(x)[0]
 

@@ -32,6 +32,11 @@ class HardSharing(MTLModel):
         z = self.encode(x)
         return self.decode(z), z
 
+    def forward_with_task_representations(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor, list[torch.Tensor]]:
+        z = self.encode(x)
+        copies = [z.detach().requires_grad_(True) for _ in self.heads]
+        return [head(c) for head, c in zip(self.heads, copies)], z, copies
+
     def shared_parameters(self) -> Iterator[nn.Parameter]:
         return self.encoder.parameters()
 

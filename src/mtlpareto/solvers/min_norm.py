@@ -87,20 +87,30 @@ def min_norm_weights(
     _check_options(method, max_iter, tol)
 
     out_dtype = grads.dtype if grads.is_floating_point() else torch.float64
-    g = grads.detach()
-    # float64 Gram on the gradients' own device when it supports float64 (avoids copying
-    # a [T, D] tensor to the host); otherwise on the CPU.
-    if g.device.type not in ("cpu", "cuda"):
-        g = g.cpu()
-    g = g.to(torch.float64)
-    if not bool(torch.isfinite(g).all()):
-        bad = (~torch.isfinite(g)).any(dim=1).nonzero().flatten().tolist()
+    gram = gram_float64(grads)
+    # A NaN/inf entry of row t makes M_tt NaN/inf: checking the T x T matrix finds every bad
+    # row without another pass over the [T, D] gradients.
+    bad = np.flatnonzero(~np.isfinite(np.diag(gram))).tolist()
+    if bad:
         raise MinNormSolverError(f"grads contain NaN/inf (task rows {bad}); cannot solve the min-norm problem")
-    gram = (g @ g.T).cpu().numpy()
     if not np.isfinite(gram).all():
         raise MinNormSolverError("the Gram matrix G G^T overflows float64; rescale the gradients")
     alpha = _solve(gram, method, max_iter, tol)
     return torch.from_numpy(alpha).to(device=grads.device, dtype=out_dtype)
+
+
+def gram_float64(grads: torch.Tensor) -> np.ndarray:
+    """G G^T in float64 as a numpy array.
+
+    On the CPU through numpy's BLAS (measured here at T = 40, D = 21k: 0.8 ms against 2.5 ms
+    for torch's float64 matmul); on a GPU on the device, so only the T x T result is copied.
+    """
+    g = grads.detach()
+    if g.device.type == "cuda":
+        g = g.to(torch.float64)
+        return (g @ g.T).cpu().numpy()
+    g64 = g.cpu().numpy().astype(np.float64, copy=False)
+    return g64 @ g64.T
 
 
 def min_norm_weights_from_gram(
@@ -252,17 +262,17 @@ def _solve_psd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     collinear gradients) a truncated least-squares solve keeps the solution bounded.  One
     step of iterative refinement recovers accuracy lost to roundoff in either case.
     """
-    import scipy.linalg  # lazy: scipy's import costs ~1 s in every job that never needs it
+    # LAPACK directly (lazy import: scipy costs ~1 s in jobs that never solve): scipy.linalg's
+    # cho_factor / cho_solve wrappers cost more than the factorisation at these sizes, and
+    # the exact solver calls this once per active-set change (up to ~T times per solve).
+    from scipy.linalg.lapack import dpotrf, dpotrs
 
-    try:
-        factor = scipy.linalg.cho_factor(a, lower=True, check_finite=False)
-        pivots = np.abs(np.diag(factor[0]))
-        well_conditioned = pivots.min() ** 2 >= _CHOL_MIN_PIVOT * pivots.max() ** 2
-    except np.linalg.LinAlgError:
-        well_conditioned = False
+    factor, info = dpotrf(a, lower=1, clean=0)
+    pivots = np.abs(np.diag(factor))
+    well_conditioned = info == 0 and pivots.min() ** 2 >= _CHOL_MIN_PIVOT * pivots.max() ** 2
     if well_conditioned:
-        x = scipy.linalg.cho_solve(factor, b, check_finite=False)
-        return x + scipy.linalg.cho_solve(factor, b - a @ x, check_finite=False)
+        x = dpotrs(factor, b, lower=1)[0]
+        return x + dpotrs(factor, b - a @ x, lower=1)[0]
     x = np.linalg.lstsq(a, b, rcond=_AFFINE_RCOND)[0]
     return x + np.linalg.lstsq(a, b - a @ x, rcond=_AFFINE_RCOND)[0]
 

@@ -79,10 +79,16 @@ class NetworkLearner(Learner):
         return list(self.model.parameters()) + self.method.parameters()
 
     def step(self, problem, batch, method, step, epoch, jacobian, run):
-        outputs, representation = self.model.forward_with_representation(problem.inputs(batch))
+        x = problem.inputs(batch)
+        copies = None
+        if method.uses_representation:
+            outputs, representation, copies = self.model.forward_with_task_representations(x)
+        else:
+            outputs, representation = self.model.forward_with_representation(x)
         losses = problem.losses(outputs, batch)
         check_finite(losses, run, epoch, step, self.tasks)
-        weights = method.backward(StepContext(self.model, losses, representation, step=step, epoch=epoch, jacobian=jacobian))
+        ctx = StepContext(self.model, losses, representation, step=step, epoch=epoch, jacobian=jacobian, task_representations=copies)
+        weights = method.backward(ctx)
         return losses.detach().cpu(), weights.detach().cpu().float()
 
     def training_state(self) -> dict:
