@@ -127,33 +127,3 @@ def test_gradient_normalizers_match_the_official_formulas():
     torch.testing.assert_close(gradient_normalizers(grads, losses, "l2"), torch.tensor([5.0, 2.0]))
     torch.testing.assert_close(gradient_normalizers(grads, losses, "loss"), torch.tensor([2.0, 0.5]))
     torch.testing.assert_close(gradient_normalizers(grads, losses, "loss+"), torch.tensor([10.0, 1.0]))
-
-
-def _method_kwargs(name: str, n_tasks: int) -> dict:
-    sweep = METHODS.get(name).sweep
-    if sweep == "preferences":
-        return {"preference": tuple([1.0 / n_tasks] * n_tasks)}
-    if sweep == "tasks":
-        return {"task": 0}
-    return {}
-
-
-@pytest.mark.parametrize("name", METHODS.names())
-def test_every_method_trains_two_steps_and_moves_the_shared_weights(name):
-    torch.manual_seed(0)
-    model = build_model("lenet", [10, 10], (1, 28, 28))
-    method = build_method({"name": name}, n_tasks=2, **_method_kwargs(name, 2))
-    optimizer = torch.optim.SGD(list(model.parameters()) + method.parameters(), lr=0.05)
-    before = [p.detach().clone() for p in model.shared_parameters()]
-    g = torch.Generator().manual_seed(1)
-    for step in range(2):
-        x, y = torch.randn(32, 1, 28, 28, generator=g), torch.randint(0, 10, (32, 2), generator=g)
-        optimizer.zero_grad()
-        z = model.encode(x)
-        losses = torch.stack([nn.functional.cross_entropy(o, y[:, t]) for t, o in enumerate(model.decode(z))])
-        weights = method.backward(StepContext(model, losses, z, step=step))
-        assert weights.shape == (2,) and torch.isfinite(weights).all()
-        optimizer.step()
-        method.end_epoch(step, losses.detach())
-    moved = sum(float((a.detach() - b).abs().sum()) for a, b in zip(model.shared_parameters(), before))
-    assert moved > 0
