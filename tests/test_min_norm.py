@@ -440,6 +440,20 @@ def test_non_optimal_result_is_never_returned(monkeypatch):
     g = rng.standard_normal((5, 10)) + rng.standard_normal(10)
     bad = np.zeros(5)
     bad[int(np.argmax((g * g).sum(axis=1)))] = 1.0  # the longest gradient: never optimal here
-    monkeypatch.setattr(min_norm_module, "_wolfe_min_norm_point", lambda m, max_major: bad.copy())
+    monkeypatch.setattr(min_norm_module, "_wolfe_min_norm_point", lambda m, max_major, start=None: bad.copy())
     with pytest.raises(MinNormSolverError, match="KKT"):
         min_norm_weights(torch.from_numpy(g))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_warm_start_reaches_the_same_optimum(seed):
+    """Starting from another problem's support (valid or not) changes nothing but the path."""
+    rng = np.random.default_rng(40 + seed)
+    g = rng.standard_normal((12, 30)) + (seed % 3) * rng.standard_normal(30)
+    cold = solve(g)
+    previous = solve(g + 0.3 * rng.standard_normal(g.shape))
+    for start in ([int(i) for i in np.flatnonzero(previous > 0)], [0, 1, 2], list(range(12)), [5]):
+        warm = solve(g, start=start)
+        assert_simplex(warm, 12)
+        assert objective(g, warm) == pytest.approx(objective(g, cold), rel=1e-10, abs=1e-14)
+        np.testing.assert_allclose(warm @ g, cold @ g, atol=1e-9)  # the min-norm point is unique

@@ -81,6 +81,7 @@ class StepContext:
         # losses stops at the copies, so the encoder is reached only through `representation`.
         self.task_representations = task_representations
         self._feature_grads: torch.Tensor | None = None
+        self._head_grads: list[list[tuple[torch.Tensor, torch.Tensor | None]]] | None = None
         self.step = step
         self.epoch = epoch
         self.jacobian = jacobian
@@ -127,9 +128,16 @@ class StepContext:
         if self._feature_grads is None:
             z = self._require_representation()
             if self.task_representations is not None:
-                # Row t depends on head t only: one backward of sum_t L_t through the heads.
-                grads = torch.autograd.grad(self.losses.sum(), self.task_representations, retain_graph=True, allow_unused=True)
-                self._feature_grads = torch.stack([torch.zeros_like(z) if g is None else g for g in grads]).reshape(self.n_tasks, -1)
+                # Row t depends on head t only: one backward of sum_t L_t through the heads,
+                # which also gives each head its own (unweighted) gradient when heads own
+                # disjoint parameters (`_set_head_gradients` then only rescales them).
+                groups = self.model.task_parameter_groups()
+                own = [p for group in groups for p in group if p.requires_grad] if groups is not None else []
+                grads = torch.autograd.grad(self.losses.sum(), list(self.task_representations) + own, retain_graph=True, allow_unused=True)
+                self._feature_grads = torch.stack([torch.zeros_like(z) if g is None else g for g in grads[: self.n_tasks]]).reshape(self.n_tasks, -1)
+                if groups is not None:
+                    by_param = dict(zip(map(id, own), grads[self.n_tasks :]))
+                    self._head_grads = [[(p, by_param.get(id(p))) for p in group if p.requires_grad] for group in groups]
             else:
                 (grads,) = jacobian_rows(self.losses, [z], "batched")
                 self._feature_grads = grads.reshape(self.n_tasks, -1)
@@ -144,6 +152,11 @@ class StepContext:
 
     def _set_head_gradients(self, head_weights: torch.Tensor) -> None:
         if not self.task_params:  # heads may have no parameters (e.g. fixed objectives in tests)
+            return
+        if self._head_grads is not None:  # each head's own gradient is known: rescale it
+            for w, group in zip(head_weights.detach().tolist(), self._head_grads):
+                for p, g in group:
+                    p.grad = torch.zeros_like(p) if g is None else g * w
             return
         head_loss = (head_weights.detach().to(self.losses) * self.losses).sum()
         head_grads = torch.autograd.grad(head_loss, self.task_params, retain_graph=True, allow_unused=True)

@@ -66,6 +66,12 @@ class MTLModel(nn.Module):
         """Every task-specific parameter (heads, task attention, ...)."""
         raise NotImplementedError
 
+    def task_parameter_groups(self) -> list[list[nn.Parameter]] | None:
+        """Per task the parameters only its loss depends on, or None when tasks share some
+        task-specific parameters.  With the head copies of z, one backward of sum_t L_t then
+        gives every head's own gradient, which the weights only rescale."""
+        return None
+
 
 MODELS: Registry[Callable[..., Backbone]] = Registry("model")
 ARCHITECTURES: Registry[Callable[[Backbone], MTLModel]] = Registry("architecture")

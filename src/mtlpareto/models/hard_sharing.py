@@ -43,6 +43,9 @@ class HardSharing(MTLModel):
     def task_parameters(self) -> Iterator[nn.Parameter]:
         return self.heads.parameters()
 
+    def task_parameter_groups(self) -> list[list[nn.Parameter]]:
+        return [list(head.parameters()) for head in self.heads]
+
 
 @ARCHITECTURES.register("hard_sharing")
 def hard_sharing(backbone: Backbone) -> HardSharing:

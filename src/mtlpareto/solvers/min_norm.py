@@ -54,6 +54,7 @@ def min_norm_weights(
     method: str = "exact",
     max_iter: int = 250,
     tol: float = 1e-10,
+    start: list[int] | None = None,
 ) -> torch.Tensor:
     """Weights ``alpha`` (on the simplex) of the min-norm convex combination of ``grads``' rows.
 
@@ -66,6 +67,10 @@ def min_norm_weights(
         tol: Frank-Wolfe stops when ``||alpha_new - alpha||_1 < tol``.  For ``"exact"`` the
             allowed KKT violation ``alpha^T M alpha - (M alpha)_r`` relative to the squared
             gradient norms involved.
+        start: ``"exact"`` only: tasks to start Wolfe's active set from (e.g. the previous
+            training step's support, which changes little from step to step).  The result is
+            the same optimum, certified the same way; a start that is not a valid active set
+            (its affine minimiser leaves the simplex) is replaced by the usual one-vertex start.
 
     Returns:
         ``alpha``, shape ``[T]``, non-negative, summing to 1, with the dtype (float64 for
@@ -95,7 +100,7 @@ def min_norm_weights(
         raise MinNormSolverError(f"grads contain NaN/inf (task rows {bad}); cannot solve the min-norm problem")
     if not np.isfinite(gram).all():
         raise MinNormSolverError("the Gram matrix G G^T overflows float64; rescale the gradients")
-    alpha = _solve(gram, method, max_iter, tol)
+    alpha = _solve(gram, method, max_iter, tol, start)
     return torch.from_numpy(alpha).to(device=grads.device, dtype=out_dtype)
 
 
@@ -159,7 +164,7 @@ def _check_options(method: str, max_iter: int, tol: float) -> None:
         raise MinNormSolverError(f"tol must be a finite non-negative number, got {tol!r}")
 
 
-def _solve(m: np.ndarray, method: str, max_iter: int, tol: float) -> np.ndarray:
+def _solve(m: np.ndarray, method: str, max_iter: int, tol: float, start: list[int] | None = None) -> np.ndarray:
     """Dispatch on a validated, symmetric float64 Gram matrix; returns a simplex point."""
     t = m.shape[0]
     if t == 1:
@@ -174,7 +179,7 @@ def _solve(m: np.ndarray, method: str, max_iter: int, tol: float) -> np.ndarray:
     if method == "frank_wolfe":
         alpha = _frank_wolfe(m, max_iter, tol)
     else:
-        alpha = _wolfe_min_norm_point(m, max(max_iter, 20 * t))
+        alpha = _wolfe_min_norm_point(m, max(max_iter, 20 * t), start)
         alpha = _project_to_simplex_drift(alpha)
         _verify_kkt(m, alpha, max(tol, 1e-14))
     return _project_to_simplex_drift(alpha)
@@ -277,7 +282,21 @@ def _solve_psd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return x + np.linalg.lstsq(a, b - a @ x, rcond=_AFFINE_RCOND)[0]
 
 
-def _wolfe_min_norm_point(m: np.ndarray, max_major: int) -> np.ndarray:
+def _warm_corral(m: np.ndarray, start: list[int]) -> tuple[np.ndarray, list[int]] | None:
+    """Weights and active set of a warm start: the affine minimiser of `start` when it lies
+    strictly inside their simplex (then it is a valid state of Wolfe's method), else None."""
+    idx = np.asarray(sorted({int(i) for i in start if 0 <= int(i) < m.shape[0]}))
+    if idx.size == 0:
+        return None
+    mu = _affine_minimizer(m[np.ix_(idx, idx)])
+    if not bool((mu > _NEGLIGIBLE_WEIGHT).all()):
+        return None
+    lam = np.zeros(m.shape[0])
+    lam[idx] = mu
+    return lam, [int(i) for i in idx]
+
+
+def _wolfe_min_norm_point(m: np.ndarray, max_major: int, start: list[int] | None = None) -> np.ndarray:
     """Wolfe's (1976) min-norm-point algorithm on the Gram matrix ``m`` (max diagonal 1).
 
     Keeps an affinely independent active set ``S`` and weights ``lam`` (> 0 on ``S``) with
@@ -289,10 +308,14 @@ def _wolfe_min_norm_point(m: np.ndarray, max_major: int) -> np.ndarray:
     t = m.shape[0]
     diag = np.diag(m).copy()
     norms = np.sqrt(np.clip(diag, 0.0, None))
-    lam = np.zeros(t)
-    first = int(np.argmin(diag))  # the shortest gradient is the best single vertex
-    lam[first] = 1.0
-    active = [first]
+    warm = _warm_corral(m, start) if start else None
+    if warm is not None:
+        lam, active = warm
+    else:
+        lam = np.zeros(t)
+        first = int(np.argmin(diag))  # the shortest gradient is the best single vertex
+        lam[first] = 1.0
+        active = [first]
     prev_obj, prev_lam = np.inf, lam.copy()
     for _ in range(max_major):
         m_x = m[:, active] @ lam[active]  # g_r . x for every r
