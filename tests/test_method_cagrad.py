@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mtlpareto.methods import StepContext, build_method
-from mtlpareto.methods.cagrad import cagrad_dual_weights, cagrad_objective
+from mtlpareto.methods.cagrad import cagrad_dual_weights, cagrad_objective, cagrad_task_weights
 
 from method_helpers import _simplex_grid, _mtl, _forward, _data, _task_grads, _flat_grad
 
@@ -74,3 +74,43 @@ def test_cagrad_with_c_zero_is_the_mean_gradient():
     jac = _task_grads(model, losses, shared)
     build_method({"name": "cagrad", "c": 0.0}, n_tasks=3).backward(StepContext(model, losses, z))
     torch.testing.assert_close(_flat_grad(shared), jac.mean(dim=0), rtol=1e-4, atol=1e-7)
+
+
+def _primal_reference(g: np.ndarray, c: float) -> tuple[float, float]:
+    """Independent convex solve in parameter space (SLSQP): the best worst-task improvement
+    max_{||d - g0|| <= c ||g0||} min_t g_t . d, then the smallest ||d - g0|| attaining it."""
+    import scipy.optimize
+
+    g0 = g.mean(axis=0)
+    r2 = (c * np.linalg.norm(g0)) ** 2
+    ball = {"type": "ineq", "fun": lambda v: r2 - np.sum((v[:-1] - g0) ** 2)}
+    tasks = {"type": "ineq", "fun": lambda v: g @ v[:-1] - v[-1]}
+    best = max(
+        (scipy.optimize.minimize(lambda v: -v[-1], np.append(g0 + 0.1 * start, 0.0), constraints=[ball, tasks], method="SLSQP", options={"ftol": 1e-12, "maxiter": 500}) for start in np.eye(g.shape[1])),
+        key=lambda r: -r.fun,
+    )
+    value = -best.fun
+    keep = {"type": "ineq", "fun": lambda d: g @ d - value}
+    closest = scipy.optimize.minimize(lambda d: np.sum((d - g0) ** 2), g0, constraints=[keep], method="SLSQP", options={"ftol": 1e-14, "maxiter": 500})
+    return value, float(np.sqrt(closest.fun))
+
+
+@pytest.mark.parametrize("k, degenerate", [(1.0, True), (2.0, True), (5.0, False)])
+def test_cagrad_with_zero_in_the_hull_matches_the_primal_optimum(k, degenerate):
+    """Rows g, -k g, h: 0 is in the hull. With k = 1, 2 (and c = 0.8) the best worst-task
+    improvement is 0 and CAGrad's dual optimum has g_w = 0: the direction must harm no task,
+    while the mean gradient (the former fallback) raises task 1's loss when k > 1.  With k = 5 the
+    trust region is too small for that and the optimum is negative (the regular formula)."""
+    g = np.array([[1.0, 0.5, 0.0], [-k * 1.0, -k * 0.5, 0.0], [0.2, -0.3, 1.0]])
+    c = 0.8
+    d = cagrad_task_weights(g @ g.T, c, rescale=0) @ g
+    value, distance = _primal_reference(g, c)
+    assert np.linalg.norm(d - g.mean(axis=0)) <= c * np.linalg.norm(g.mean(axis=0)) * (1 + 1e-9)
+    assert (g @ d).min() == pytest.approx(value, abs=1e-6)
+    if degenerate:
+        assert value == pytest.approx(0.0, abs=1e-6) and (g @ d >= -1e-9).all()
+        assert np.linalg.norm(d - g.mean(axis=0)) == pytest.approx(distance, abs=1e-5)
+        if k > 1:
+            assert (g @ g.mean(axis=0)).min() < -1e-3
+    else:
+        assert value < -1e-3

@@ -107,6 +107,27 @@ def cagrad_dual_weights(gram: torch.Tensor | np.ndarray, c: float) -> np.ndarray
     return w
 
 
+def closest_non_conflicting_weights(gram: np.ndarray) -> np.ndarray:
+    """Weights v of the point d = sum_t v_t g_t closest to the mean gradient g0 with g_t . d >= 0
+    for every task: d = g0 + sum_t mu_t g_t, mu >= 0 minimising ||d - g0|| (the projection of g0
+    onto the cone {d : G d >= 0}).
+
+    Its dual is min_{mu >= 0} 1/2 mu^T M mu + mu^T b with b = G g0 = M 1/T, a non-negative least
+    squares problem on M's square root (M may be singular: collinear gradients), solved by
+    Lawson-Hanson's exact active-set method.
+    """
+    import scipy.optimize  # lazy: see cagrad_dual_weights
+
+    t = gram.shape[0]
+    b = gram.mean(axis=1)
+    eigval, eigvec = np.linalg.eigh(gram)
+    keep = eigval > eigval.max() * 1e-12
+    root = np.sqrt(eigval[keep])[:, None] * eigvec[:, keep].T  # M = root^T root
+    target = -(eigvec[:, keep].T @ b) / np.sqrt(eigval[keep])  # b = root^T (-target): b is in M's range
+    mu = scipy.optimize.nnls(root, target)[0]
+    return np.full(t, 1.0 / t) + mu
+
+
 def cagrad_task_weights(gram: torch.Tensor | np.ndarray, c: float, rescale: int = 1) -> np.ndarray:
     """Weights v with the CAGrad direction d = sum_t v_t g_t (dual solve plus direction formula)."""
     a = np.asarray(gram.detach().cpu().double().numpy() if isinstance(gram, torch.Tensor) else gram, dtype=np.float64)
@@ -114,9 +135,20 @@ def cagrad_task_weights(gram: torch.Tensor | np.ndarray, c: float, rescale: int 
     w = cagrad_dual_weights(a, c)
     sqrt_phi = c * np.sqrt(max(a.sum() / t**2, 0.0))
     gw_norm = np.sqrt(max(float(w @ a @ w), 0.0))
-    # d = g0 + (sqrt(phi)/||g_w||) g_w; when g_w = 0 the second term vanishes (it is bounded by sqrt(phi)).
-    lam = sqrt_phi / gw_norm if gw_norm > 0 else 0.0
-    v = np.full(t, 1.0 / t) + lam * w
+    scale = np.sqrt(max(float(np.max(np.diag(a))), 0.0))
+    if c > 0 and scale > 0 and gw_norm <= _NORM_FLOOR * scale:
+        # 0 is in the convex hull of the gradients (g_w* = 0): the optimal worst-task
+        # improvement is 0, and the direction formula degenerates to g0, which can make a task
+        # worse at first order.  The optimum instead: the d nearest g0 that harms no task (it
+        # lies within the ball ||d - g0|| <= sqrt(phi) by strong duality; checked).
+        v = closest_non_conflicting_weights(a)
+        shift = v - 1.0 / t
+        if float(shift @ a @ shift) > sqrt_phi**2 * (1 + 1e-9) + 1e-30:
+            raise TrainingError("cagrad: no direction within the trust region harms no task, although the dual optimum says one exists")
+    else:
+        # d = g0 + (sqrt(phi)/||g_w||) g_w
+        lam = sqrt_phi / gw_norm if gw_norm > 0 else 0.0
+        v = np.full(t, 1.0 / t) + lam * w
     if rescale == 1:
         v = v / (1.0 + c**2)
     elif rescale == 2:
