@@ -33,4 +33,6 @@ def build_method(
 from mtlpareto.methods import single_task, uniform, linear, mgda, mgda_ub, uncertainty, gradnorm, dwa, rlw, pcgrad, cagrad, graddrop, pareto_mtl  # noqa: E402,F401
 from mtlpareto.methods import ctrl_linear, ctrl_pareto, phn_ls, phn_epo  # noqa: E402,F401
 
-__all__ = ["METHODS", "Method", "StepContext", "build_method"]
+from mtlpareto.methods.api import MTLStep  # noqa: E402
+
+__all__ = ["METHODS", "MTLStep", "Method", "StepContext", "build_method"]
