@@ -21,7 +21,7 @@ from mtlpareto.methods.gradnorm import gradnorm_weight_gradient
 from mtlpareto.methods.pcgrad import project_conflicting
 from mtlpareto.models import HardSharing, MTLModel
 
-BASELINES = ["uncertainty", "gradnorm", "dwa", "rlw", "pcgrad", "cagrad", "graddrop", "pareto_mtl"]
+BASELINES = ["uncertainty", "gradnorm", "dwa", "rlw", "pcgrad", "cagrad", "graddrop", "pareto_mtl", "nash_mtl", "aligned_mtl", "imtl", "famo"]
 PREFS = [(k / 6, 1 - k / 6) for k in range(1, 6)]
 PREFS3 = [(1 / 3, 1 / 3, 1 / 3), (0.6, 0.2, 0.2), (0.2, 0.6, 0.2), (0.2, 0.2, 0.6)]
 

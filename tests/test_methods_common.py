@@ -62,6 +62,11 @@ def test_state_dict_round_trip_reproduces_the_next_step(name):
         ("graddrop", "sum_batch", "yes"),
         ("pareto_mtl", "init_steps", 2.5),
         ("pareto_mtl", "eps", -1.0),
+        ("nash_mtl", "max_norm", -1.0),
+        ("nash_mtl", "update_weights_every", 0),
+        ("aligned_mtl", "scale", "max"),
+        ("famo", "w_lr", 0.0),
+        ("famo", "gamma", -0.5),
     ],
 )
 def test_invalid_options_raise_config_errors_naming_the_option(name, option, value):

@@ -94,6 +94,11 @@ class MTLStep:
         self.steps += 1
         return weights
 
+    def after_step(self, losses: torch.Tensor) -> None:
+        """For methods with `needs_losses_after_step` (FAMO): the same batch's task losses,
+        evaluated after `optimizer.step()` (no gradients needed)."""
+        self.method.after_step(losses)
+
     def end_epoch(self, epoch: int, mean_losses: torch.Tensor) -> None:
         """Call after each epoch with the epoch's mean task losses (DWA reads them)."""
         self.method.end_epoch(epoch, mean_losses)

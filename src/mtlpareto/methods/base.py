@@ -192,6 +192,9 @@ class Method:
     # True for methods that only need gradients w.r.t. the shared representation (MGDA-UB,
     # GradDrop): the learner then gives each head its own leaf copy of z (see StepContext).
     uses_representation: ClassVar[bool] = False
+    # True for methods that read the batch's losses again after the optimiser step
+    # (`after_step`, FAMO): the learner then evaluates the batch once more, without gradients.
+    needs_losses_after_step: ClassVar[bool] = False
     # What the method trains: "network" (one MTL network) or "hypernetwork" (a preference-
     # conditioned generator of networks); the training loop builds the matching learner.
     learns: ClassVar[str] = "network"
@@ -209,6 +212,9 @@ class Method:
     def backward(self, ctx: StepContext) -> torch.Tensor:
         """Set .grad of the model's parameters for this step; return the task weights used [T]."""
         raise NotImplementedError
+
+    def after_step(self, losses: torch.Tensor) -> None:
+        """With `needs_losses_after_step`: the batch's task losses [T] after the parameter step."""
 
     def end_epoch(self, epoch: int, mean_losses: torch.Tensor) -> None:
         """Hook called with the epoch's mean task losses (e.g. DWA's loss history)."""

@@ -57,6 +57,11 @@ class Learner:
         """One update's gradients (set by the method); returns (task losses [T], task weights [T]) to log."""
         raise NotImplementedError
 
+    @torch.no_grad()
+    def batch_losses(self, problem: Problem, batch: Any) -> torch.Tensor:
+        """The batch's task losses with the current parameters (for `Method.after_step`)."""
+        raise NotImplementedError
+
     def training_state(self) -> dict:
         raise NotImplementedError
 
@@ -90,6 +95,10 @@ class NetworkLearner(Learner):
         ctx = StepContext(self.model, losses, representation, step=step, epoch=epoch, jacobian=jacobian, task_representations=copies)
         weights = method.backward(ctx)
         return losses.detach().cpu(), weights.detach().cpu().float()
+
+    @torch.no_grad()
+    def batch_losses(self, problem, batch):
+        return problem.losses(self.model(problem.inputs(batch)), batch)
 
     def training_state(self) -> dict:
         return {"model": self.model.state_dict()}

@@ -96,6 +96,8 @@ def train_run(spec: dict, dataset_path: Path, checkpoint_path: Path, log_path: P
             optimizer.zero_grad(set_to_none=True)
             losses, weights = learner.step(problem, batch, method, epoch * steps + step, epoch, jacobian, spec["run"])
             optimizer.step()
+            if method.needs_losses_after_step:
+                method.after_step(learner.batch_losses(problem, batch))
             loss_sum += losses
             weight_sum += weights
             bar.update(1)
