@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from mtlpareto.data.dense_layout import AugmentedDenseProblem, augment_sample, check_augment
+from mtlpareto.data.dense_layout import DenseProblem, augment_sample, check_augment
 from mtlpareto.data.nyuv2 import NYUv2Kind
 from mtlpareto.errors import ConfigError, DatasetMissingError
 
@@ -138,7 +138,7 @@ def test_augmented_batches_are_a_deterministic_function_of_the_generator(tmp_pat
     write_nyuv2(tmp_path, n_train=6)
     data = _build(tmp_path, augment=True)
     tasks = NYUv2Kind.tasks({})
-    problem = AugmentedDenseProblem(data, tasks, batch_size=4)
+    problem = DenseProblem(data, tasks, batch_size=4)
     first = [b for b in problem.batches(torch.Generator().manual_seed(1))]
     again = [b for b in problem.batches(torch.Generator().manual_seed(1))]
     other = [b for b in problem.batches(torch.Generator().manual_seed(2))]
@@ -146,7 +146,7 @@ def test_augmented_batches_are_a_deterministic_function_of_the_generator(tmp_pat
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1]["normal"], b[1]["normal"]) for a, b in zip(first, again))
     assert not all(torch.equal(a[0], b[0]) for a, b in zip(first, other))
     # Without augmentation the batches are the plain DatasetProblem's.
-    plain = AugmentedDenseProblem(_build(tmp_path), tasks, batch_size=4)
+    plain = DenseProblem(_build(tmp_path), tasks, batch_size=4)
     from mtlpareto.data.problems import DatasetProblem
 
     reference = DatasetProblem(_build(tmp_path), tasks, batch_size=4)
@@ -162,3 +162,17 @@ def test_augment_option_is_checked():
         NYUv2Kind.tasks({"augment": {"scales": [0.5]}})
     with pytest.raises(ConfigError, match="image_size"):
         NYUv2Kind.input_shape({"image_size": 288})
+
+
+def test_dense_problems_evaluate_in_training_sized_batches(tmp_path):
+    write_nyuv2(tmp_path, n_train=3, n_val=5)
+    problem = DenseProblem(_build(tmp_path), NYUv2Kind.tasks({}), batch_size=2)
+    seen = []
+
+    def forward(x):
+        seen.append(len(x))
+        n = len(x)
+        return [torch.zeros(n, 13, H, W), torch.ones(n, 1, H, W), torch.ones(n, 3, H, W)]
+
+    scores = problem.score(forward, "test")
+    assert seen == [2, 2, 1] and set(scores) == {"semantic", "depth", "normal"}

@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mtlpareto.data import DATASETS
-from mtlpareto.data.dense_layout import AugmentedDenseProblem, check_augment, hold_out, layout_description, read_split, split_size
+from mtlpareto.data.dense_layout import DenseProblem, check_augment, hold_out, layout_description, read_split, split_size
 from mtlpareto.data.scene_renderer import CITYSCAPES7_CLASSES
 from mtlpareto.errors import ConfigError, DatasetMissingError
 from mtlpareto.tasks import Task
@@ -84,7 +84,7 @@ def _describe(folder: Path, folders: dict[str, str], height: int, width: int, re
 class CityscapesKind:
     """Cityscapes: semantic (7 or 19 classes), depth (disparity), optional instance offsets."""
 
-    problem = AugmentedDenseProblem
+    problem = DenseProblem
 
     @staticmethod
     def tasks(spec: dict) -> list[Task]:

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mtlpareto.data.problems import DatasetProblem
+from mtlpareto.data.problems import DatasetProblem, Forward
 from mtlpareto.data.store import prepare_inputs
 from mtlpareto.errors import ConfigError, DatasetMissingError
 from mtlpareto.tasks import index_targets, targets_to
@@ -237,8 +237,10 @@ def augment_sample(image: torch.Tensor, targets: dict[str, torch.Tensor], kinds:
     return image, out
 
 
-class AugmentedDenseProblem(DatasetProblem):
-    """A dense dataset whose training batches are augmented per sample when its meta asks for it.
+class DenseProblem(DatasetProblem):
+    """A dense dataset: training batches augmented per sample when its meta asks for it, and
+    evaluation in batches of the training size (DatasetProblem's 1,024 images at once would
+    hold gigabytes of full-resolution feature maps).
 
     The processed dataset stays unaugmented (evaluation reads it as is); `meta["augment"]`
     ({scales, flip} or None) and `meta["target_kinds"]` ({task: kind}) say what to do.  The
@@ -250,6 +252,9 @@ class AugmentedDenseProblem(DatasetProblem):
         super().__init__(*args, **kwargs)
         self.augment = self.meta.get("augment")
         self.kinds = self.meta.get("target_kinds", {})
+
+    def score(self, forward: Forward, split: str, batch_size: int | None = None) -> dict[str, dict[str, float | None]]:
+        return super().score(forward, split, batch_size or self.batch_size)
 
     def batches(self, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, Any]]:
         if not self.augment:

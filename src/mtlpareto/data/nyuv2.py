@@ -14,7 +14,7 @@ SHA-256 is computed and written into the fetch manifest (marked unverified), so 
 second machine can pin it.  Anything missing fails with the expected layout in the message.
 
 Augmentation (``augment: true`` or ``{scales: [...], flip: bool}``) is applied per training
-batch by `AugmentedDenseProblem` (random scale crop with depth divided by the scale,
+batch by `DenseProblem` (random scale crop with depth divided by the scale,
 horizontal flip negating the normals' x); the processed file stays unaugmented.
 
 Targets: {"semantic": int8 [N, H, W], "depth": float16 [N, 1, H, W] metres, "normal":
@@ -30,7 +30,7 @@ import zipfile
 from pathlib import Path
 
 from mtlpareto.data import DATASETS
-from mtlpareto.data.dense_layout import AugmentedDenseProblem, check_augment, hold_out, layout_description, read_split, split_size
+from mtlpareto.data.dense_layout import DenseProblem, check_augment, hold_out, layout_description, read_split, split_size
 from mtlpareto.data.scene_renderer import NYU13_CLASSES
 from mtlpareto.errors import ConfigError, DatasetMissingError
 from mtlpareto.tasks import Task
@@ -120,7 +120,7 @@ def _fetch_archive(folder: Path, source: str, sha256: str | None, height: int, w
 class NYUv2Kind:
     """NYUv2: semantic (13 classes), depth (metres), normal; see the module docstring."""
 
-    problem = AugmentedDenseProblem
+    problem = DenseProblem
 
     @staticmethod
     def tasks(spec: dict) -> list[Task]:

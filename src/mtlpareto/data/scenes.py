@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from mtlpareto.data import DATASETS
-from mtlpareto.data.dense_layout import AugmentedDenseProblem, check_augment, hold_out, write_split
+from mtlpareto.data.dense_layout import DenseProblem, check_augment, hold_out, write_split
 from mtlpareto.data.scene_renderer import CITYSCAPES7_CLASSES, NYU13_CLASSES, disparity_from_depth, indoor_scene, instance_offsets, render, street_scene, value_noise_textures
 from mtlpareto.errors import ConfigError
 from mtlpareto.tasks import Task
@@ -140,7 +140,7 @@ def export_layout(directory: Path, variant: str = "indoor", n_train: int = 800, 
 class ScenesKind:
     """Rendered indoor (NYUv2-like) or street (Cityscapes-like) scenes; see the module docstring."""
 
-    problem = AugmentedDenseProblem
+    problem = DenseProblem
 
     @staticmethod
     def tasks(spec: dict) -> list[Task]:
