@@ -170,3 +170,52 @@ def test_dense_tasks_are_registered_and_rebuild_from_their_config(task):
     assert TASK_TYPES.get(task.type_name) is type(task)
     assert build_task(task.config()) == task
     assert task.primary in task.metrics
+
+
+def _method_kwargs(name: str, n_tasks: int) -> dict:
+    from mtlpareto.methods import METHODS
+
+    sweep = METHODS.get(name).sweep
+    if sweep == "preferences":
+        return {"preference": tuple([1.0 / n_tasks] * n_tasks)}
+    if sweep == "tasks":
+        return {"task": 0}
+    return {}
+
+
+def _all_method_names() -> list[str]:
+    from mtlpareto.methods import METHODS
+
+    return METHODS.names()
+
+
+@pytest.mark.parametrize("name", _all_method_names())
+def test_every_method_trains_two_steps_on_a_dense_batch_and_moves_the_shared_weights(name):
+    """Segmentation, depth and normals of rendered rooms, a two-conv shared encoder, 1x1 conv heads."""
+    from torch import nn
+
+    from mtlpareto.data.scenes import ScenesKind
+    from mtlpareto.methods import StepContext, build_method
+    from mtlpareto.models.hard_sharing import HardSharing
+
+    torch.manual_seed(0)
+    data = ScenesKind.build(None, n_train=8, n_test=1, val_size=0, image_size=[16, 24], seed=1)
+    tasks = ScenesKind.tasks({})
+    x = data["train"][0].float() / 255
+    targets = [data["train"][1][t.name] for t in tasks]
+    encoder = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
+    model = HardSharing(encoder, [nn.Conv2d(8, t.out_channels, 1) for t in tasks])
+    method = build_method({"name": name}, n_tasks=3, **_method_kwargs(name, 3))
+    optimizer = torch.optim.SGD(list(model.parameters()) + method.parameters(), lr=0.05)
+    before = [p.detach().clone() for p in model.shared_parameters()]
+    for step in range(2):
+        optimizer.zero_grad()
+        idx = torch.arange(4 * step, 4 * step + 4)
+        z = model.encode(x[idx])
+        losses = torch.stack([t.loss(o, y[idx]) for t, o, y in zip(tasks, model.decode(z), targets)])
+        weights = method.backward(StepContext(model, losses, z, step=step))
+        assert weights.shape == (3,) and torch.isfinite(weights).all()
+        optimizer.step()
+        method.end_epoch(step, losses.detach())
+    moved = sum(float((a.detach() - b).abs().sum()) for a, b in zip(model.shared_parameters(), before))
+    assert moved > 0
