@@ -215,3 +215,12 @@ def test_a_dense_problem_trains_and_evaluates_through_the_one_loop(tiny_dense_mo
     assert test["depth"]["abs_err"] < 0.5 * float(depth[depth > 0].mean())
     assert test["normal"]["mean_angle"] < 60.0
     assert all(v is not None for v in test["normal"].values())
+
+
+def test_the_export_command_writes_the_layout(tmp_path, capsys):
+    from mtlpareto.data.export_scenes import main
+
+    main([str(tmp_path), "--n-train", "2", "--n-test", "1", "--size", "16", "24", "--workers", "0"])
+    assert "wrote {'train': 2, 'val': 1}" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "val" / "normal").iterdir()) == ["0.npy"]
+    assert np.load(tmp_path / "train" / "image" / "1.npy").shape == (16, 24, 3)

@@ -16,7 +16,7 @@ Splits mirror the community layout: ``n_train`` images play its ``train/`` folde
 ``n_test`` its ``val/`` folder (this project's test split); ``val_size`` of the train images
 are held out as the validation split by the same code the real loaders use.  Image i of a
 split depends only on (seed, split, i): a larger ``n_train`` keeps the first images.
-``export_layout`` (or ``python -m mtlpareto.data.scenes``) writes the same images in the
+``export_layout`` (or ``python -m mtlpareto.data.export_scenes``) writes the same images in the
 community ``.npy`` layout, and the `nyuv2` / `cityscapes` kinds read it back into exactly the
 tensors `build` returns (tested), so generated and real data go through one loader.
 
@@ -27,8 +27,6 @@ indoor images at 96x128 take 12 MB of images + 12 MB of labels + 98 MB of depth 
 
 from __future__ import annotations
 
-import argparse
-import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -36,6 +34,8 @@ import numpy as np
 import torch
 
 from mtlpareto.data import DATASETS
+from mtlpareto.data.cityscapes import cityscapes_tasks
+from mtlpareto.data.nyuv2 import nyuv2_tasks
 from mtlpareto.data.dense_layout import DenseProblem, check_augment, hold_out, write_split
 from mtlpareto.data.scene_renderer import CITYSCAPES7_CLASSES, NYU13_CLASSES, disparity_from_depth, indoor_scene, instance_offsets, render, street_scene, value_noise_textures
 from mtlpareto.errors import ConfigError
@@ -109,7 +109,7 @@ def render_split(variant: str, height: int, width: int, seed: int, split: str, n
     return {key: np.stack([s[key] for s in samples]) for key in samples[0]}
 
 
-def _to_tensors(arrays: dict[str, np.ndarray], variant: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def _to_tensors(arrays: dict[str, np.ndarray]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     images = torch.from_numpy(np.ascontiguousarray(np.moveaxis(arrays["image"], -1, 1)))
     targets = {"semantic": torch.from_numpy(arrays["label"].copy()), "depth": torch.from_numpy(np.ascontiguousarray(np.moveaxis(arrays["depth"], -1, 1))).half()}
     for key in ("normal", "instance"):
@@ -119,9 +119,7 @@ def _to_tensors(arrays: dict[str, np.ndarray], variant: str) -> tuple[torch.Tens
 
 
 def scenes_tasks(variant: str, instance: bool = True) -> list[Task]:
-    from mtlpareto.data.cityscapes import cityscapes_tasks
-    from mtlpareto.data.nyuv2 import nyuv2_tasks
-
+    """The real datasets' task objects: a model trained on scenes is scored like one on NYUv2 / Cityscapes."""
     return nyuv2_tasks() if variant == "indoor" else cityscapes_tasks(7, instance)
 
 
@@ -175,8 +173,8 @@ class ScenesKind:
         variant, (height, width) = _check(variant, image_size, n_train, n_test, noise, workers)
         augment = check_augment(augment, "scenes")
         folders = target_folders(variant, instance)
-        x_train, y_train = _to_tensors(_select(render_split(variant, height, width, seed, "train", n_train, noise, workers), instance), variant)
-        x_test, y_test = _to_tensors(_select(render_split(variant, height, width, seed, "test", n_test, noise, workers), instance), variant)
+        x_train, y_train = _to_tensors(_select(render_split(variant, height, width, seed, "train", n_train, noise, workers), instance))
+        x_test, y_test = _to_tensors(_select(render_split(variant, height, width, seed, "test", n_test, noise, workers), instance))
         train, val = hold_out(x_train, y_train, val_size, seed, "scenes")
         kinds = {"semantic": "label", "depth": "depth" if variant == "indoor" else "disparity"}
         if variant == "indoor":
@@ -206,23 +204,3 @@ class ScenesKind:
 
 def _select(arrays: dict[str, np.ndarray], instance: bool) -> dict[str, np.ndarray]:
     return arrays if instance else {k: v for k, v in arrays.items() if k != "instance"}
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mtlpareto.data.scenes", description="Render scenes into the community .npy layout (train/ and val/).")
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--variant", choices=VARIANTS, default="indoor")
-    parser.add_argument("--n-train", type=int, default=800)
-    parser.add_argument("--n-test", type=int, default=200)
-    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--noise", type=float, default=0.02)
-    parser.add_argument("--no-instance", action="store_true")
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    args = parser.parse_args(argv)
-    counts = export_layout(args.out, args.variant, args.n_train, args.n_test, args.size, args.seed, args.noise, not args.no_instance, args.workers)
-    print(f"wrote {counts} samples to {args.out}")
-
-
-if __name__ == "__main__":
-    main()
