@@ -7,7 +7,9 @@ as-is by LibMTL, Nash-MTL, FAMO): ``<path>/{train,val}/{image,label_7|label_19,d
 (the 19 evaluation classes).  ``depth/`` holds inverse depth (a disparity; 0 = invalid).
 ``instance: true`` also reads ``instance/`` (per-pixel offsets to the instance centroid, 250
 off instances: the third task of Sener & Koltun's Table 4), which `scenes` street exports
-write; building it from the official ``gtFine`` instance maps is not implemented.
+write.  ``source: official`` builds the same three tasks from the official Cityscapes files
+instead (leftImg8bit/, gtFine/, disparity/; data/cityscapes_official.py), as Sener & Koltun
+did: ``classes: 19, instance: true, image_size: [256, 512], val_size: 275``.
 
 ``path`` defaults to ``<root>/cityscapes``.  The community reports on ``val``: here it is the
 ``test`` split and ``val`` is a seeded ``val_size`` of ``train``.  There is no automatic
@@ -23,6 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mtlpareto.data import DATASETS
+from mtlpareto.data import cityscapes_official
 from mtlpareto.data.dense_layout import DenseProblem, check_augment, hold_out, layout_description, read_split, split_size
 from mtlpareto.data.scene_renderer import CITYSCAPES7_CLASSES
 from mtlpareto.errors import ConfigError, DatasetMissingError
@@ -52,6 +55,12 @@ def _size(image_size: object) -> tuple[int, int]:
     if not isinstance(image_size, (list, tuple)) or len(image_size) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 8 for v in image_size):
         raise ConfigError(f"cityscapes: image_size must be [height, width] with integers >= 8, got {image_size!r}")
     return int(image_size[0]), int(image_size[1])
+
+
+def _source(source: object) -> str:
+    if source not in ("layout", "official"):
+        raise ConfigError(f"cityscapes: source must be 'layout' (MTAN's preprocessed .npy files) or 'official' (leftImg8bit/, gtFine/, disparity/), got {source!r}")
+    return str(source)
 
 
 def layout_folders(classes: int, instance: bool) -> tuple[dict[str, str], dict[str, str]]:
@@ -88,6 +97,7 @@ class CityscapesKind:
 
     @staticmethod
     def tasks(spec: dict) -> list[Task]:
+        _source(spec.get("source", "layout"))
         _size(spec.get("image_size", OFFICIAL_SIZE))
         check_augment(spec.get("augment"), "cityscapes")
         return cityscapes_tasks(_classes(spec.get("classes", 7)), bool(spec.get("instance", False)))
@@ -100,6 +110,11 @@ class CityscapesKind:
     def fetch(spec: dict, root: Path) -> dict:
         height, width = _size(spec.get("image_size", OFFICIAL_SIZE))
         folder = Path(spec["path"]).expanduser() if spec.get("path") else Path(root) / FOLDER
+        if _source(spec.get("source", "layout")) == "official":
+            counts = {split: len(cityscapes_official.frames(folder, split)) for split in ("train", "val")}
+            if spec.get("check_counts", True) and counts != OFFICIAL_COUNTS:
+                raise DatasetMissingError(cityscapes_official.describe(folder, f"{folder} holds {counts} frames, not the official {OFFICIAL_COUNTS}; set check_counts: false for a subset"))
+            return {"folder": str(folder), "source": "official", "counts": counts}
         folders, _ = layout_folders(_classes(spec.get("classes", 7)), bool(spec.get("instance", False)))
         return {"folder": str(folder), "counts": _check_counts(folder, folders, height, width, spec.get("check_counts", True))}
 
@@ -116,9 +131,12 @@ class CityscapesKind:
         check_counts: bool = True,
         max_train: int | None = None,
         max_test: int | None = None,
+        source: str = "layout",
     ) -> dict:
         height, width = _size(image_size)
         folder = Path(path).expanduser() if path else Path(root) / FOLDER
+        if _source(source) == "official":
+            return build_from_official(folder, height, width, _classes(classes), bool(instance), val_size, seed, check_augment(augment, "cityscapes"), max_train, max_test)
         return build_from_layout(folder, height, width, _classes(classes), bool(instance), val_size, seed, check_augment(augment, "cityscapes"), check_counts, max_train, max_test)
 
 
@@ -157,3 +175,33 @@ def build_from_layout(folder: Path, height: int, width: int, classes: int = 7, i
             **(meta or {}),
         },
     }
+
+
+def build_from_official(folder: Path, height: int, width: int, classes: int = 19, instance: bool = True, val_size: int = 0, seed: int = 0, augment: dict | None = None, max_train: int | None = None, max_test: int | None = None) -> dict:
+    """The processed dataset built from the official files (see data/cityscapes_official.py)."""
+    x_train, y_train, train_frames = cityscapes_official.read_official_split(folder, "train", height, width, classes, max_train)
+    x_test, y_test, test_frames = cityscapes_official.read_official_split(folder, "val", height, width, classes, max_test)
+    if not instance:
+        y_train.pop("instance"), y_test.pop("instance")
+    train, val = hold_out(x_train, y_train, val_size, seed, "cityscapes")
+    kinds = {"semantic": "label", "depth": "disparity", **({"instance": "offset"} if instance else {})}
+    return {
+        "train": train,
+        "val": val,
+        "test": (x_test, y_test),
+        "tasks": list(kinds),
+        "meta": {
+            "kind": "cityscapes",
+            "source": "official",
+            "folder": str(folder),
+            "image_shape": [3, height, width],
+            "classes": list(CLASS_NAMES[classes]),
+            "sizes": {"train": len(train[0]), "val": len(val[0]), "test": len(x_test)},
+            "frames": {"train_folder": train_frames, "test": test_frames},
+            "seed": seed,
+            "augment": augment,
+            "target_kinds": kinds,
+            "reference": "Cordts et al. 2016 (official files); Sener & Koltun 2018, Sec. 4.3 and App. C.3",
+        },
+    }
+
