@@ -176,3 +176,11 @@ def test_dense_problems_evaluate_in_training_sized_batches(tmp_path):
 
     scores = problem.score(forward, "test")
     assert seen == [2, 2, 1] and set(scores) == {"semantic", "depth", "normal"}
+
+
+def test_an_archive_extracts_to_a_path_of_any_name(tmp_path):
+    archive, digest = _archive(tmp_path)
+    target = tmp_path / "elsewhere" / "NYU-preprocessed"
+    manifest = NYUv2Kind.fetch({"image_size": [H, W], "check_counts": False, "mirror": f"file://{archive}", "path": str(target)}, tmp_path)
+    assert manifest["archive"]["verified"] is False and manifest["archive"]["sha256"] == digest  # recorded, not verified
+    assert (target / "val" / "normal" / "1.npy").is_file() and not any(p.name.startswith(".") for p in target.parent.iterdir())

@@ -106,13 +106,24 @@ def _fetch_archive(folder: Path, source: str, sha256: str | None, height: int, w
     if sha256 is not None and found != sha256.lower():
         archive.unlink()
         raise DatasetMissingError(f"{source}: SHA-256 mismatch (expected {sha256}, found {found}); the archive is corrupt or not the published one")
+    staging = folder.parent / f".{folder.name}.extracting"
+    shutil.rmtree(staging, ignore_errors=True)
     try:
         with zipfile.ZipFile(archive) as zf:
-            top = {Path(n).parts[0] for n in zf.namelist() if n.strip("/")}
-            # The archive holds nyuv2/{train,val}/...; extract next to it so the folder appears at `folder`.
-            zf.extractall(folder.parent if top == {folder.name} else folder)
+            zf.extractall(staging)
     except zipfile.BadZipFile as err:
+        shutil.rmtree(staging, ignore_errors=True)
         raise DatasetMissingError(f"{archive}: not a zip archive ({err}); delete it and fetch again") from err
+    # MTAN's archive holds nyuv2/{train,val}/...; accept train/ and val/ at its top level too.
+    entries = [p for p in staging.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    content = entries[0] if len(entries) == 1 and entries[0].is_dir() and not (staging / "train").is_dir() else staging
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()  # an empty placeholder directory
+    if folder.exists():
+        shutil.rmtree(staging)
+        raise DatasetMissingError(f"{folder} exists but lacks train/ or val/; move it away so the archive can be extracted there")
+    content.rename(folder)
+    shutil.rmtree(staging, ignore_errors=True)
     return {"archive": source, "sha256": found, "verified": sha256 is not None}
 
 
