@@ -22,7 +22,8 @@ tensors `build` returns (tested), so generated and real data go through one load
 
 Processed: images uint8 [N, 3, H, W]; semantic int8 [N, H, W]; depth float16 [N, 1, H, W];
 normal float16 [N, 3, H, W]; instance float16 [N, 2, H, W] (250 off instances).  1,000
-indoor images at 96x128 take 12 MB of images + 12 MB of labels + 98 MB of depth and normals.
+indoor images at 96x128 take 147 MB: images 37, labels 12, depth 25, normals 74 (street at
+64x128: 82 MB).
 """
 
 from __future__ import annotations
