@@ -85,3 +85,6 @@ def input_shape(data: dict) -> tuple[int, ...]:
 from mtlpareto.data import multimnist_kind  # noqa: E402,F401
 from mtlpareto.data import celeba  # noqa: E402,F401
 from mtlpareto.data import synthetic_kind, cifar100_tasks  # noqa: E402,F401
+from mtlpareto.data import nyuv2  # noqa: E402,F401
+from mtlpareto.data import cityscapes  # noqa: E402,F401
+from mtlpareto.data import scenes  # noqa: E402,F401
