@@ -38,6 +38,14 @@ PALETTE: tuple[str, ...] = (
     "#AA4499",  # purple
     "#88CCEE",  # cyan
     "#777777",  # grey
+    # Paul Tol's "bright" and "light" schemes: methods beyond the first 18.
+    "#4477AA",  # blue
+    "#EE6677",  # red
+    "#228833",  # green
+    "#CCBB44",  # yellow
+    "#AA3377",  # purple
+    "#EE8866",  # orange
+    "#BBBBBB",  # pale grey
 )
 # Filled markers only: hollow and line-only markers vanish behind the faint seed points.
 MARKERS: tuple[str, ...] = ("o", "s", "D", "^", "v", "<", ">", "p", "h", "H", "8", "P", "X", "*", "d")
@@ -59,8 +67,8 @@ class MethodStyle:
         return {"color": self.color, "marker": self.marker, "linestyle": self.linestyle}
 
 
-# Curated: point methods (one model per run) differ by marker; the controllable curves by line
-# style (their markers only dot the curve).  Colours are unique over all of them.
+# Curated: point methods (one model per run) differ by marker (letters once the filled shapes
+# run out); the controllable curves by line style.  Colours are unique over all of them.
 CURATED: dict[str, MethodStyle] = {
     "single_task": MethodStyle("#000000", "*"),
     "uniform": MethodStyle("#777777", "o"),
@@ -79,6 +87,10 @@ CURATED: dict[str, MethodStyle] = {
     "ctrl_linear": MethodStyle("#117733", "s", "--"),
     "phn_ls": MethodStyle("#88CCEE", "^", "-."),
     "phn_epo": MethodStyle("#AA4499", "v", ":"),
+    "nash_mtl": MethodStyle("#4477AA", "H"),
+    "aligned_mtl": MethodStyle("#EE6677", "$A$"),
+    "imtl": MethodStyle("#228833", "$I$"),
+    "famo": MethodStyle("#CCBB44", "$F$"),
 }
 
 
