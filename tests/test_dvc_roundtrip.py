@@ -50,7 +50,7 @@ def test_push_clone_pull_regenerates_tables_without_training(tmp_path, cli_env):
     _run(git + ["commit", "-qm", "tiny results"], origin, cli_env)
 
     _run(["git", "clone", "-q", str(origin), str(clone)], tmp_path, cli_env)
-    checkpoints = sorted(p.relative_to(origin) for p in (origin / "results/checkpoints").rglob("model.pt"))
+    checkpoints = sorted(p.relative_to(origin) for p in (origin / "results/tiny/checkpoints").rglob("model.pt"))
     assert checkpoints and not (clone / checkpoints[0]).exists()
     _run([dvc, "pull", "-q"], clone, cli_env)
     assert all((clone / c).read_bytes() == (origin / c).read_bytes() for c in checkpoints)
@@ -62,7 +62,7 @@ def test_push_clone_pull_regenerates_tables_without_training(tmp_path, cli_env):
     plan = _snakemake(clone, cli_env, "-n", "paper_figures")
     assert "Nothing to be done" in plan, plan
 
-    tables = sorted(p.relative_to(origin) for p in (origin / "results/tables").iterdir())
+    tables = sorted(p.relative_to(origin) for p in (origin / "results/tiny/tables").iterdir())
     for table in tables:
         (clone / table).unlink()
     log = _snakemake(clone, cli_env, "paper_figures")

@@ -17,8 +17,15 @@ try:
 except MTLParetoError as exc:
     sys.exit(f"mtlpareto: {exc}")
 
-CLI = {"params": PARAMS_FILE, "profile": PROFILE.name}
-REPORT_TARGETS = P.report_targets(PROFILE)
+CLI = P.command_fields(PARAMS_FILE, PROFILE)
+# Every declared output, not only the tables and figures: a missing checkpoint or metrics file
+# is rebuilt even when the files downstream of it exist.
+MAIN_TARGETS = P.declared_outputs(PROFILE, PARAMS_FILE)
+
+
+def here(pattern):
+    """A pipeline path pattern inside the active profile's tree (wildcards left as they are)."""
+    return pattern.replace("{profile}", PROFILE.name)
 USES_GPU = 1 if PROFILE.device == "cuda" else 0
 THREADS = PROFILE.raw.get("torch_threads", 1)
 
@@ -42,4 +49,4 @@ def run_id(wildcards):
 
 
 def dataset_of(wildcards):
-    return P.processed_path(PROFILE.experiment(wildcards.experiment)["dataset"])
+    return P.processed_path(PROFILE, PROFILE.experiment(wildcards.experiment)["dataset"])
