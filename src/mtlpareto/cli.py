@@ -24,12 +24,12 @@ def _profile(args: argparse.Namespace):
     try:
         prof = load_profile(args.params, args.profile)
     except ConfigError as err:
-        raise ConfigError(_naming_params_file(str(err), args.params)) from None
+        raise ConfigError(naming_params_file(str(err), args.params)) from None
     pipeline.use_profile(prof)  # readers that find metrics from run keys look in this profile's tree
     return prof
 
 
-def _naming_params_file(message: str, params_file: str) -> str:
+def naming_params_file(message: str, params_file: str) -> str:
     """A config error that names the file it is about (`--params p2.yaml`, not "params.yaml")."""
     if str(params_file) in message:
         return message
@@ -84,6 +84,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     spec = prof.run_spec(run)
     dataset = prof.experiment(run.experiment)["dataset"]
     progress = sys.stderr.isatty() if args.progress is None else args.progress
+    _check_run_options(args.params, prof, run, spec)
     checkpoint = Path(pipeline.checkpoint_path(prof, run))
     # One trainer per run at a time, whichever tool started it (Snakemake, DVC, by hand): two
     # would share one resume file and epoch log.
@@ -96,6 +97,24 @@ def cmd_train(args: argparse.Namespace) -> None:
             threads=prof.raw.get("torch_threads", 1),
             progress=progress,
         )
+
+
+def _check_run_options(params_file: str, prof, run, spec: dict) -> None:
+    """Build the run's method once before training, so a bad option value fails at once,
+    naming its params.yaml path, instead of in the middle of the job with the bare option name."""
+    from mtlpareto.methods import build_method
+
+    where = f"{params_file}: profiles.{prof.name}.experiments.{run.experiment}.methods.{run.method}"
+    try:
+        build_method(
+            spec["method"],
+            prof.n_tasks(run.experiment),
+            preference=spec["preference"] and tuple(spec["preference"]),
+            task=spec["task"],
+            preference_set=spec.get("preference_set") and [tuple(p) for p in spec["preference_set"]],
+        )
+    except ConfigError as err:
+        raise ConfigError(f"{where}.{err}") from None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -124,7 +143,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     # evaluated: a bad checkpoint fails the job at once, naming itself, and replaces nothing.
     checkpoints = [Path(pipeline.checkpoint_path(prof, run)) for run in runs]
     for path in checkpoints:
-        check_torch_file(path, "checkpoint", f"retrain it: snakemake --cores all paper_figures (or `mtlpareto train --run {_run_of(path, runs, checkpoints)}`)")
+        check_torch_file(path, "checkpoint", f"delete it and rerun `snakemake --cores all paper_figures` to retrain it (or `mtlpareto train --run {_run_of(path, runs, checkpoints)}`)")
     targets = [Path(pipeline.metrics_path(prof, run)) for run in runs]
     for target in targets:
         ensure_writable(target)
@@ -258,7 +277,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     if METHODS.get(run.method).trainer != "controllable":
         raise MTLParetoError(f"run {run.id}: {run.method!r} trains one network per run; `predict` needs a controllable method (ctrl_linear, ctrl_pareto, phn_ls, phn_epo)")
     checkpoint = Path(pipeline.checkpoint_path(prof, run))
-    check_torch_file(checkpoint, "checkpoint", f"retrain it: snakemake --cores all paper_figures (or `mtlpareto train --run {run.id}`)")
+    check_torch_file(checkpoint, "checkpoint", f"delete it and rerun `snakemake --cores all paper_figures` to retrain it (or `mtlpareto train --run {run.id}`)")
     model = load_controllable(checkpoint)
     preference = parse_preference(_preference_text(args.preference), model.n_tasks)
     data = load_processed(Path(pipeline.processed_path(prof, prof.experiment(run.experiment)["dataset"])))
