@@ -373,3 +373,38 @@ def test_paths_with_spaces_and_another_params_file(built, tmp_path):
     assert res.returncode != 0 and "p2.yaml is invalid" in res.stdout + res.stderr
     _assert_no_traceback(res)
     assert {p: (root / p).read_bytes() for p in before} == before
+
+
+# --------------------------------------------------------------------------- Why, bullet 8
+
+
+def test_preferences_that_start_with_a_minus_or_overflow_are_handled(tmp_path, monkeypatch, capsys):
+    from mtlpareto import cli
+
+    params = {
+        "profile": "t",
+        "profiles": {"t": {
+            "device": "cpu", "seeds": [0],
+            "datasets": {"syn": {"kind": "synthetic", "problem": "sine_fonseca", "dim": 4, "steps_per_epoch": 10}},
+            "experiments": {"synthetic": {
+                "dataset": "syn", "model": {"name": "decision_vector"},
+                "train": {"epochs": 1, "batch_size": 1, "optimizer": "adam", "lr": 0.01},
+                "methods": {"ctrl_linear": {"hidden_dim": 8, "chunk_size": None, "eval_points": 3, "hv_reference": 1.0}},
+            }},
+        }},
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    run = "synthetic/ctrl_linear/default/seed0"
+    for args in (["fetch", "--dataset", "syn"], ["build-data", "--dataset", "syn"], ["train", "--run", run, "--no-progress"]):
+        assert cli.main(args) == 0
+    capsys.readouterr()
+
+    assert cli.main(["predict", "--run", run, "--preference", "-1,2"]) == 2
+    assert "--preference '-1,2': weights must be >= 0" in capsys.readouterr().err
+    assert cli.main(["predict", "--run", run, "--preference", "1e308,1e308"]) == 0
+    assert json.loads(capsys.readouterr().out)["preference"] == [0.5, 0.5]
+    assert cli.main(["predict", "--run", run, "--preference", "1e309,1"]) == 2
+    assert "every weight must be a finite number" in capsys.readouterr().err
+    assert cli.main(["predict", "--run", run, "--preference=0,0"]) == 2
+    assert "all zero" in capsys.readouterr().err
