@@ -116,3 +116,23 @@ def test_tiny_profile_runs_end_to_end(tmp_path, cli_env):
     # Nothing left to do: a second invocation plans no job.
     res = _snakemake(tmp_path, cli_env, "-n", "paper_figures")
     assert "Nothing to be done" in res.stdout + res.stderr
+
+
+def _readme_commands(fragment: str) -> list[str]:
+    """`snakemake ...` commands of the README (inline or in code blocks) that contain `fragment`, as written."""
+    text = (REPO / "README.md").read_text()
+    found = re.findall(r"\bsnakemake (?:[^`\n#&]|\"[^\"]*\")+", text)
+    return sorted({c.strip() for c in found if fragment in c})
+
+
+@pytest.mark.parametrize("fragment, tree", [("--config profile=paper", "paper"), ("--forceall paper_figures", "quick")])
+def test_readme_main_commands_plan_only_their_profiles_tree(fragment, tree, cli_env):
+    commands = _readme_commands(fragment)
+    assert commands, f"no README command with {fragment!r}"
+    for command in commands:
+        words = command.split()
+        # as written, planned only (-n) and beside any other run (--nolock)
+        res = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--nolock", *words[1:]], cwd=REPO, env=cli_env, capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, command + "\n" + res.stdout[-2000:] + res.stderr[-2000:]
+        outputs = [o.strip().removesuffix(" (update)") for line in res.stdout.splitlines() if (m := re.match(r"\s+output: (.*)", line)) for o in m.group(1).split(",")]
+        assert outputs and all(f"/{tree}/" in o for o in outputs), [o for o in outputs if f"/{tree}/" not in o][:5]
