@@ -120,12 +120,17 @@ def _paths(root: Path, run_id: str) -> tuple[Path, Path, Path]:
     return checkpoint, checkpoint.with_name("resume.pt"), root / pipeline.train_log_path(prof, run)
 
 
-def _start_training_again(root: Path) -> tuple[subprocess.Popen, Path]:
-    """Delete RUN's checkpoint and log, start the main command; return once an epoch is saved."""
+def _start_training_again(root: Path, keep_checkpoint: bool = False, new_session: bool = False) -> tuple[subprocess.Popen, Path]:
+    """Start the main command training RUN again; return once it saved an epoch.
+
+    RUN's checkpoint is deleted (a first training), or kept and retrained (`--forcerun`).
+    """
     checkpoint, resume, log = _paths(root, RUN)
-    checkpoint.unlink()
+    extra = ["--forcerun", str(checkpoint.relative_to(root))] if keep_checkpoint else []
+    if not keep_checkpoint:
+        checkpoint.unlink()
     log.unlink()
-    proc = subprocess.Popen(_main_cmd(), cwd=root, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(_main_cmd(*extra), cwd=root, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=new_session)
     deadline = time.monotonic() + 120
     while not (resume.exists() and log.exists() and log.read_text().count("\n") >= 1):
         assert proc.poll() is None and time.monotonic() < deadline, "the run never saved an epoch"
@@ -288,19 +293,27 @@ def test_a_read_only_results_directory_is_named(project, built, monkeypatch, cap
 # --------------------------------------------------------------------------- Why, bullet 5
 
 
-def test_sigterm_to_snakemake_stops_training_at_once_and_the_run_resumes(project, built):
+@pytest.mark.parametrize("how", ["kill <snakemake pid>", "Ctrl-C"])
+def test_a_signal_stops_training_at_once_and_the_run_resumes(project, built, how):
     _, before = built
-    proc, checkpoint = _start_training_again(project)
+    ctrl_c = how == "Ctrl-C"
+    # Ctrl-C: the terminal signals Snakemake's whole process group; this run retrains a kept checkpoint.
+    proc, checkpoint = _start_training_again(project, keep_checkpoint=ctrl_c, new_session=ctrl_c)
     started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
+    if ctrl_c:
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     stopped_after = time.monotonic() - started
     assert proc.returncode != 0
-    assert f"run {RUN} stopped by SIGTERM; resume file" in out and "is intact" in out, out[-3000:]
+    name = "SIGINT" if ctrl_c else "SIGTERM"
+    assert f"run {RUN} stopped by {name}; resume file" in out and "is intact" in out, out[-3000:]
     assert stopped_after < 10, f"took {stopped_after:.1f} s"
     assert _epochs(project, RUN) != list(range(1, EPOCHS + 1)), "the run finished: it was not stopped"
     assert checkpoint.with_name("resume.pt").exists()
-    _assert_nothing_lost(project, {p: b for p, b in before.items() if p != str(checkpoint.relative_to(project))})
+    kept = before if ctrl_c else {p: b for p, b in before.items() if p != str(checkpoint.relative_to(project))}
+    _assert_nothing_lost(project, kept)
 
     _assert_restored(project, before)
     assert _epochs(project, RUN) == list(range(1, EPOCHS + 1))  # no epoch lost, none twice
