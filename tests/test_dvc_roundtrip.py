@@ -1,5 +1,5 @@
 """DVC round trip: run a tiny profile, push checkpoints to a remote, clone, pull, regenerate
-the tables without training, byte for byte."""
+the tables without training, byte for byte; the README's DVC commands, as written, on the way."""
 
 from __future__ import annotations
 
@@ -42,27 +42,34 @@ def test_push_clone_pull_regenerates_tables_without_training(tmp_path, cli_env):
     _run([dvc, "remote", "add", "-d", "local", str(remote)], origin, cli_env)
     _run(["mtlpareto", "dvc-yaml"], origin, cli_env)
 
+    assert (origin / "results/tiny/dvc.yaml").exists()
+
     _snakemake(origin, cli_env, "paper_figures")
+    assert "changed outs" in _run([dvc, "status"], origin, cli_env).stdout  # before `dvc commit`, as the README says
     _run([dvc, "commit", "-f", "-q"], origin, cli_env)
-    assert "up to date" in _run([dvc, "status"], origin, cli_env).stdout
+    assert "Data and pipelines are up to date." in _run([dvc, "status"], origin, cli_env).stdout
     _run([dvc, "push", "-q"], origin, cli_env)
     _run(git + ["add", "-A"], origin, cli_env)
     _run(git + ["commit", "-qm", "tiny results"], origin, cli_env)
 
     _run(["git", "clone", "-q", str(origin), str(clone)], tmp_path, cli_env)
-    checkpoints = sorted(p.relative_to(origin) for p in (origin / "results/checkpoints").rglob("model.pt"))
+    checkpoints = sorted(p.relative_to(origin) for p in (origin / "results/tiny/checkpoints").rglob("model.pt"))
     assert checkpoints and not (clone / checkpoints[0]).exists()
+    # A fresh clone: the dry run compares with dvc.lock instead of failing on the missing manifest.
+    dry = _run([dvc, "repro", "--dry", "--allow-missing", "results/tiny/dvc.yaml"], clone, cli_env)
+    assert "Data and pipelines are up to date." in dry.stdout, dry.stdout
     _run([dvc, "pull", "-q"], clone, cli_env)
+    assert "Data and pipelines are up to date." in _run([dvc, "status"], clone, cli_env).stdout
     assert all((clone / c).read_bytes() == (origin / c).read_bytes() for c in checkpoints)
 
     # The pull gives every file a new timestamp in arbitrary order; DVC has verified the contents
     # against dvc.lock, so `--touch` re-orders the times and nothing is retrained or re-evaluated.
-    _snakemake(clone, cli_env, "--touch", "paper_figures")
+    _snakemake(clone, cli_env, "paper_figures", "--touch")
     assert all((clone / c).read_bytes() == (origin / c).read_bytes() for c in checkpoints)
     plan = _snakemake(clone, cli_env, "-n", "paper_figures")
     assert "Nothing to be done" in plan, plan
 
-    tables = sorted(p.relative_to(origin) for p in (origin / "results/tables").iterdir())
+    tables = sorted(p.relative_to(origin) for p in (origin / "results/tiny/tables").iterdir())
     for table in tables:
         (clone / table).unlink()
     log = _snakemake(clone, cli_env, "paper_figures")
@@ -70,4 +77,13 @@ def test_push_clone_pull_regenerates_tables_without_training(tmp_path, cli_env):
     assert "rule table" in log
     for table in tables:
         assert (clone / table).read_bytes() == (origin / table).read_bytes(), table
-    assert "up to date" in _run([dvc, "status"], clone, cli_env).stdout
+    assert "Data and pipelines are up to date." in _run([dvc, "status"], clone, cli_env).stdout
+
+    # No remote on this machine: DVC's words (the README quotes them), and nothing lost.
+    other = tmp_path / "clone2"
+    _run(["git", "clone", "-q", str(origin), str(other)], tmp_path, cli_env)
+    _run([dvc, "remote", "modify", "--local", "local", "url", str(tmp_path / "nowhere")], other, cli_env)
+    res = subprocess.run([dvc, "pull"], cwd=other, env=cli_env, capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0
+    assert "Some of the cache files do not exist neither locally nor on remote" in res.stdout + res.stderr
+    assert "failed to pull data from the cloud" in res.stdout + res.stderr

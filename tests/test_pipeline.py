@@ -28,13 +28,13 @@ def _planned_outputs(workdir: Path, env: dict) -> set[str]:
     for line in res.stdout.splitlines():
         match = re.match(r"\s+output: (.*)", line)
         if match:
-            outs.update(o.strip() for o in match.group(1).split(","))
+            outs.update(o.strip().removesuffix(" (update)") for o in match.group(1).split(","))
     return outs
 
 
 def test_committed_dvc_yaml_is_generated_from_params():
     prof = load_profile(REPO / "params.yaml")
-    assert (REPO / "dvc.yaml").read_text() == pipeline.dvc_yaml(prof), "run `mtlpareto dvc-yaml`"
+    assert (REPO / pipeline.dvc_yaml_path(prof)).read_text() == pipeline.dvc_yaml(prof), "run `mtlpareto dvc-yaml`"
 
 
 def test_one_evaluate_job_per_method_covers_each_run_once():
@@ -43,11 +43,11 @@ def test_one_evaluate_job_per_method_covers_each_run_once():
     for exp in prof.experiments:
         for method, runs in pipeline.method_runs(prof, exp).items():
             (stage,) = [st for st in evaluates if st.name == f"evaluate-{exp}-{method}"]
-            assert stage.metrics == [pipeline.metrics_path(r) for r in runs] and {r.method for r in runs} == {method}
+            assert stage.metrics == [pipeline.metrics_path(prof, r) for r in runs] and {r.method for r in runs} == {method}
             assert f"--experiment {exp} --method {method}" in stage.cmd
-            assert set(pipeline.checkpoint_path(r) for r in runs) <= set(stage.deps)
+            assert set(pipeline.checkpoint_path(prof, r) for r in runs) <= set(stage.deps)
     every = [m for st in evaluates for m in st.metrics]
-    assert sorted(every) == sorted(pipeline.metrics_path(r) for r in prof.runs())
+    assert sorted(every) == sorted(pipeline.metrics_path(prof, r) for r in prof.runs())
 
 
 @pytest.mark.parametrize(
@@ -100,19 +100,39 @@ def test_tiny_profile_runs_end_to_end(tmp_path, cli_env):
         assert (tmp_path / target).stat().st_size > 0, target
     runs = prof.runs()
     for run in runs:
-        record = json.loads((tmp_path / pipeline.metrics_path(run)).read_text())
+        record = json.loads((tmp_path / pipeline.metrics_path(prof, run)).read_text())
         for split in ("val", "test"):
             for task in ("left", "right"):
                 assert 0.0 <= record["splits"][split][task]["accuracy"] <= 100.0
-        log = (tmp_path / pipeline.train_log_path(run)).read_text().splitlines()
+        log = (tmp_path / pipeline.train_log_path(prof, run)).read_text().splitlines()
         assert json.loads(log[-1])["epoch"] == 1
-    table = (tmp_path / "results/tables/multimnist_accuracy.md").read_text()
+    table = (tmp_path / pipeline.table_paths(prof, "multimnist", "accuracy")[1]).read_text()
     for label in ("Single task", "Uniform scaling", "Grid search (best on val)", "MGDA", "MGDA-UB"):
         assert f"| {label} |" in table
-    csv = (tmp_path / "results/tables/multimnist_accuracy.csv").read_text().splitlines()
+    csv = (tmp_path / pipeline.table_paths(prof, "multimnist", "accuracy")[0]).read_text().splitlines()
     assert csv[0].startswith("method,label,variant,task,metric,split,mean,std,n_seeds")
     assert len(csv) == 1 + 5 * 2
 
     # Nothing left to do: a second invocation plans no job.
     res = _snakemake(tmp_path, cli_env, "-n", "paper_figures")
     assert "Nothing to be done" in res.stdout + res.stderr
+
+
+def _readme_commands(fragment: str) -> list[str]:
+    """`snakemake ...` commands of the README (inline or in code blocks) that contain `fragment`, as written."""
+    text = (REPO / "README.md").read_text()
+    found = re.findall(r"\bsnakemake (?:[^`\n#&]|\"[^\"]*\")+", text)
+    return sorted({c.strip() for c in found if fragment in c})
+
+
+@pytest.mark.parametrize("fragment, tree", [("--config profile=paper", "paper"), ("--forceall paper_figures", "quick")])
+def test_readme_main_commands_plan_only_their_profiles_tree(fragment, tree, cli_env):
+    commands = _readme_commands(fragment)
+    assert commands, f"no README command with {fragment!r}"
+    for command in commands:
+        words = command.split()
+        # as written, planned only (-n) and beside any other run (--nolock)
+        res = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--nolock", *words[1:]], cwd=REPO, env=cli_env, capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, command + "\n" + res.stdout[-2000:] + res.stderr[-2000:]
+        outputs = [o.strip().removesuffix(" (update)") for line in res.stdout.splitlines() if (m := re.match(r"\s+output: (.*)", line)) for o in m.group(1).split(",")]
+        assert outputs and all(f"/{tree}/" in o for o in outputs), [o for o in outputs if f"/{tree}/" not in o][:5]

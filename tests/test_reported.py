@@ -69,3 +69,19 @@ def test_markdown_puts_published_beside_ours(tmp_path, monkeypatch):
     _numbers(tmp_path, _frame())
     md = (tmp_path / "t.md").read_text()
     assert "left (paper)" in md and "97.26" in md and "96.46" in md and "Table 3" in md
+
+
+def test_unreadable_reported_and_table_files_are_named(tmp_path):
+    from mtlpareto.errors import ConfigError
+
+    numbers = _numbers(tmp_path, _frame())
+    path = tmp_path / "reported.yaml"
+    write_reported(path, "quick", numbers, Band(abs=0.01))
+    path.write_text(path.read_text()[:-25] + "\n  - {value: [")  # truncated mid-entry
+    with pytest.raises(ConfigError, match=f"(?s)reported numbers {path} are unreadable .*git checkout"):
+        load_reported(path)
+    table = tmp_path / "t.csv"
+    header = table.read_text().splitlines()[0]
+    table.write_text(header + "\nuniform,Uniform,default,left\n")  # cut inside a row: no mean
+    with pytest.raises(ConfigError, match=f"table {table} is unreadable"):
+        current_numbers({("multimnist", "accuracy"): table})

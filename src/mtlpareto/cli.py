@@ -8,16 +8,35 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
-from mtlpareto.errors import MTLParetoError
+from mtlpareto.errors import ConfigError, MTLParetoError
+
+DEFAULT_PARAMS = "params.yaml"
 
 
 def _profile(args: argparse.Namespace):
+    from mtlpareto import pipeline
     from mtlpareto.config import load_profile
 
-    return load_profile(args.params, args.profile)
+    try:
+        prof = load_profile(args.params, args.profile)
+    except ConfigError as err:
+        raise ConfigError(naming_params_file(str(err), args.params)) from None
+    pipeline.use_profile(prof)  # readers that find metrics from run keys look in this profile's tree
+    return prof
+
+
+def naming_params_file(message: str, params_file: str) -> str:
+    """A config error that names the file it is about (`--params p2.yaml`, not "params.yaml")."""
+    if str(params_file) in message:
+        return message
+    generic = f"{DEFAULT_PARAMS} is invalid"
+    if message.startswith(generic):  # the schema check's heading does not know the file name
+        return f"{params_file} is invalid" + message[len(generic):]
+    return f"{params_file}: {message}"
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
@@ -32,23 +51,28 @@ def cmd_validate(args: argparse.Namespace) -> None:
 def cmd_fetch(args: argparse.Namespace) -> None:
     from mtlpareto import pipeline
     from mtlpareto.data import DATASETS
-    from mtlpareto.io import atomic_write_json
+    from mtlpareto.io import atomic_write_json, ensure_writable
 
     prof = _profile(args)
     spec = prof.dataset_spec(args.dataset)
+    target = Path(pipeline.manifest_path(prof, args.dataset))
+    ensure_writable(target)
     manifest = DATASETS.get(spec["kind"]).fetch(spec, Path(pipeline.RAW_ROOT))
-    atomic_write_json({"dataset": args.dataset, "spec": spec, "sources": manifest}, Path(pipeline.manifest_path(args.dataset)))
+    atomic_write_json({"dataset": args.dataset, "spec": spec, "sources": manifest}, target)
 
 
 def cmd_build_data(args: argparse.Namespace) -> None:
     from mtlpareto import pipeline
     from mtlpareto.data import DATASETS, dataset_options
     from mtlpareto.data.store import save_processed
+    from mtlpareto.io import ensure_writable
 
     prof = _profile(args)
     spec = prof.dataset_spec(args.dataset)
+    target = Path(pipeline.processed_path(prof, args.dataset))
+    ensure_writable(target)
     data = DATASETS.get(spec["kind"]).build(root=Path(pipeline.RAW_ROOT), **dataset_options(spec))
-    save_processed(data, Path(pipeline.processed_path(args.dataset)))
+    save_processed(data, target)
     sizes = {s: int(data[s][0].shape[0]) for s in ("train", "val", "test") if s in data}
     print(f"built {args.dataset}: {sizes}")
 
@@ -56,20 +80,44 @@ def cmd_build_data(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from mtlpareto import pipeline
     from mtlpareto.training import train_run
+    from mtlpareto.training.run_state import RunLock, stop_on_signals
 
     prof = _profile(args)
     run = prof.run(args.run)
     spec = prof.run_spec(run)
     dataset = prof.experiment(run.experiment)["dataset"]
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    train_run(
-        spec,
-        dataset_path=Path(pipeline.processed_path(dataset)),
-        checkpoint_path=Path(pipeline.checkpoint_path(run)),
-        log_path=Path(pipeline.train_log_path(run)),
-        threads=prof.raw.get("torch_threads", 1),
-        progress=progress,
-    )
+    _check_run_options(args.params, prof, run, spec)
+    checkpoint = Path(pipeline.checkpoint_path(prof, run))
+    # One trainer per run at a time, whichever tool started it (Snakemake, DVC, by hand): two
+    # would share one resume file and epoch log.
+    with RunLock(checkpoint, run.id), stop_on_signals(run.id, checkpoint):
+        train_run(
+            spec,
+            dataset_path=Path(pipeline.processed_path(prof, dataset)),
+            checkpoint_path=checkpoint,
+            log_path=Path(pipeline.train_log_path(prof, run)),
+            threads=prof.raw.get("torch_threads", 1),
+            progress=progress,
+        )
+
+
+def _check_run_options(params_file: str, prof, run, spec: dict) -> None:
+    """Build the run's method once before training, so a bad option value fails at once,
+    naming its params.yaml path, instead of in the middle of the job with the bare option name."""
+    from mtlpareto.methods import build_method
+
+    where = f"{params_file}: profiles.{prof.name}.experiments.{run.experiment}.methods.{run.method}"
+    try:
+        build_method(
+            spec["method"],
+            prof.n_tasks(run.experiment),
+            preference=spec["preference"] and tuple(spec["preference"]),
+            task=spec["task"],
+            preference_set=spec.get("preference_set") and [tuple(p) for p in spec["preference_set"]],
+        )
+    except ConfigError as err:
+        raise ConfigError(f"{where}.{err}") from None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -78,7 +126,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     from mtlpareto import pipeline
     from mtlpareto.data.store import load_processed
-    from mtlpareto.io import atomic_write_json
+    from mtlpareto.io import atomic_write_json, check_torch_file, ensure_writable
     from mtlpareto.training import evaluate_run
 
     prof = _profile(args)
@@ -94,32 +142,51 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         if not runs:
             raise MTLParetoError(f"experiment {args.experiment!r} has no method {args.method!r}")
     torch.set_num_threads(prof.raw.get("torch_threads", 1))
-    data = load_processed(Path(pipeline.processed_path(prof.experiment(runs[0].experiment)["dataset"])))
-    for run in tqdm(runs, desc="evaluate", disable=len(runs) == 1 or not sys.stderr.isatty(), leave=False):
-        spec = prof.run_spec(run)
-        result = evaluate_run(spec, data, Path(pipeline.checkpoint_path(run)))
-        record = {**pipeline.run_fields(run), "run": run.id, "preference": run.preference, "task": run.task, **result}
-        atomic_write_json(record, Path(pipeline.metrics_path(run)))
+    # Every input checked before any work, every output written only after all runs are
+    # evaluated: a bad checkpoint fails the job at once, naming itself, and replaces nothing.
+    checkpoints = [Path(pipeline.checkpoint_path(prof, run)) for run in runs]
+    for path in checkpoints:
+        check_torch_file(path, "checkpoint", f"delete it and rerun `snakemake --cores all paper_figures` to retrain it (or `mtlpareto train --run {_run_of(path, runs, checkpoints)}`)")
+    targets = [Path(pipeline.metrics_path(prof, run)) for run in runs]
+    for target in targets:
+        ensure_writable(target)
+    data = load_processed(Path(pipeline.processed_path(prof, prof.experiment(runs[0].experiment)["dataset"])))
+    records = []
+    for run, path in tqdm(list(zip(runs, checkpoints)), desc="evaluate", disable=len(runs) == 1 or not sys.stderr.isatty(), leave=False):
+        result = evaluate_run(prof.run_spec(run), data, path)
+        records.append({**pipeline.run_fields(run), "run": run.id, "preference": run.preference, "task": run.task, **result})
+    for record, target in zip(records, targets):
+        atomic_write_json(record, target)
+
+
+def _run_of(path: Path, runs: list, checkpoints: list[Path]) -> str:
+    return runs[checkpoints.index(path)].id
 
 
 def _experiment_frame(prof, experiment: str):
     from mtlpareto import pipeline
     from mtlpareto.metrics.aggregate import load_metrics
 
+    from mtlpareto.io import read_json_file
+
     paths = [Path(p) for p in pipeline.experiment_metrics(prof, experiment)]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise MTLParetoError(f"{len(missing)} metrics files missing for {experiment!r}, e.g. {missing[0]}; run the pipeline first")
+    for path in paths:  # a truncated or hand-edited file: name it, not a JSON traceback
+        read_json_file(path, "metrics file", "delete it and rerun `snakemake --cores all paper_figures` to re-evaluate")
     return load_metrics(paths)
 
 
 def cmd_table(args: argparse.Namespace) -> None:
     from mtlpareto import pipeline
+    from mtlpareto.io import ensure_writable
     from mtlpareto.metrics.tables import write_table
 
     prof = _profile(args)
     df = _experiment_frame(prof, args.experiment)
-    csv_path, md_path = (Path(p) for p in pipeline.table_paths(args.experiment, args.table))
+    csv_path, md_path = (Path(p) for p in pipeline.table_paths(prof, args.experiment, args.table))
+    ensure_writable(csv_path)
     summary = write_table(args.table, df, args.experiment, f"{args.experiment}: {args.table} ({prof.name} profile)", csv_path, md_path)
     print(md_path.read_text() if len(summary) else f"empty table {csv_path}")
 
@@ -127,11 +194,14 @@ def cmd_table(args: argparse.Namespace) -> None:
 def cmd_figure(args: argparse.Namespace) -> None:
     from mtlpareto import pipeline
     from mtlpareto.figures import FIGURES, save_figure
+    from mtlpareto.io import ensure_writable
 
     prof = _profile(args)
     df = _experiment_frame(prof, args.experiment)
     fig = FIGURES.get(args.figure)(df, f"{args.experiment} ({prof.name} profile)")
-    save_figure(fig, [Path(p) for p in pipeline.figure_paths(args.experiment, args.figure)])
+    paths = [Path(p) for p in pipeline.figure_paths(prof, args.experiment, args.figure)]
+    ensure_writable(paths[0])
+    save_figure(fig, paths)
 
 
 def _current_numbers(prof) -> dict:
@@ -141,7 +211,7 @@ def _current_numbers(prof) -> dict:
     csvs = {}
     for name, exp in prof.experiments.items():
         for table in exp.get("tables", []):
-            path = Path(pipeline.table_paths(name, table)[0])
+            path = Path(pipeline.table_paths(prof, name, table)[0])
             if not path.exists():
                 raise MTLParetoError(f"table {path} missing: run `snakemake --cores all paper_figures` first")
             csvs[(name, table)] = path
@@ -175,6 +245,7 @@ def cmd_dvc_yaml(args: argparse.Namespace) -> None:
 
     prof = _profile(args)
     text = pipeline.dvc_yaml(prof, args.params)
+    args.output = args.output or pipeline.dvc_yaml_path(prof)
     if args.check:
         current = Path(args.output).read_text() if Path(args.output).exists() else ""
         if current != text:
@@ -201,17 +272,18 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from mtlpareto.controllable import load_controllable, parse_preference
     from mtlpareto.controllable import predict, predictions_csv
     from mtlpareto.data.store import load_processed
-    from mtlpareto.io import atomic_write_json, atomic_write_text
-
+    from mtlpareto.io import atomic_write_json, atomic_write_text, check_torch_file
     from mtlpareto.methods import METHODS
 
     prof = _profile(args)
     run = prof.run(args.run)
     if METHODS.get(run.method).learns != "hypernetwork":
         raise MTLParetoError(f"run {run.id}: {run.method!r} trains one network per run; `predict` needs a controllable method (ctrl_linear, ctrl_pareto, phn_ls, phn_epo)")
-    model = load_controllable(Path(pipeline.checkpoint_path(run)))
-    preference = parse_preference(args.preference, model.n_tasks)
-    data = load_processed(Path(pipeline.processed_path(prof.experiment(run.experiment)["dataset"])))
+    checkpoint = Path(pipeline.checkpoint_path(prof, run))
+    check_torch_file(checkpoint, "checkpoint", f"delete it and rerun `snakemake --cores all paper_figures` to retrain it (or `mtlpareto train --run {run.id}`)")
+    model = load_controllable(checkpoint)
+    preference = parse_preference(_preference_text(args.preference), model.n_tasks)
+    data = load_processed(Path(pipeline.processed_path(prof, prof.experiment(run.experiment)["dataset"])))
     result = {"run": run.id, "split": args.split, **predict(model, data, args.split, preference)}
     if args.predictions:
         if "synthetic" in model.meta:
@@ -250,8 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("figure", cmd_figure, "draw an experiment's figure (PNG + PDF)")
     p.add_argument("--experiment", required=True)
     p.add_argument("--figure", required=True)
-    p = add("dvc-yaml", cmd_dvc_yaml, "generate dvc.yaml from params.yaml")
-    p.add_argument("--output", default="dvc.yaml")
+    p = add("dvc-yaml", cmd_dvc_yaml, "generate the profile's dvc.yaml from params.yaml")
+    p.add_argument("--output", default=None, help="default: results/<profile>/dvc.yaml")
     p.add_argument("--check", action="store_true", help="fail if the file differs from what would be generated")
     add("targets", cmd_targets, "list every output of the pipeline (JSON)")
     p = add("check-reported", cmd_check_reported, "fail if a table number left its reported band")
@@ -269,13 +341,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _preference_text(text: str) -> str:
+    """The --preference vector checked here and scaled by its largest entry.
+
+    Scaling keeps huge weights finite when they are summed (1e308,1e308 is the same preference
+    as 1,1, not "all zero"); the normalisation to sum 1 is the model's.
+    """
+    parts = [s.strip() for s in str(text).split(",")]
+    try:
+        values = [float(s) for s in parts]
+    except ValueError:
+        raise ConfigError(f"--preference {text!r}: expected comma-separated numbers, e.g. 0.3,0.7") from None
+    if not all(math.isfinite(v) for v in values):
+        raise ConfigError(f"--preference {text!r}: every weight must be a finite number")
+    if any(v < 0 for v in values):
+        raise ConfigError(f"--preference {text!r}: weights must be >= 0 (a preference says how much each task counts)")
+    largest = max(values)
+    if largest == 0:
+        raise ConfigError(f"--preference {text!r} is all zero; at least one task needs a positive weight")
+    return ",".join(repr(v / largest) for v in values)
+
+
+def _attach_values(argv: list[str]) -> list[str]:
+    """`--preference -1,2` as `--preference=-1,2`: argparse would read "-1,2" as an option."""
+    out: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        if arg == "--preference":
+            value = next(it, None)
+            out.append(arg if value is None else f"{arg}={value}")
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_attach_values(sys.argv[1:] if argv is None else list(argv)))
     try:
         args.func(args)
     except MTLParetoError as exc:
         print(f"mtlpareto {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)
     return 0
 
 

@@ -3,10 +3,16 @@
 Snakemake rules use the path patterns and command templates below; `dvc_stages` expands the
 same patterns over the run matrix, so both tools declare the same outputs (tests/test_pipeline.py
 checks it) and neither DAG is written twice by hand.
+
+Each profile has its own output tree (`results/<profile>/...`, `data/processed/<profile>/...`)
+and its own dvc.yaml/dvc.lock (`results/<profile>/dvc.yaml`), so running the paper profile
+never replaces the quick profile's committed results. Raw downloads (`data/raw/`) are shared:
+they are verified against their checksums, whichever profile fetched them.
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 
 import yaml
@@ -14,18 +20,27 @@ import yaml
 from mtlpareto.config import Profile, Run
 
 RAW_ROOT = "data/raw"
-RAW_MANIFEST = "data/raw/{dataset}.manifest.json"
-PROCESSED = "data/processed/{dataset}.pt"
 RUN_DIR = "{experiment}/{method}/{variant}/seed{seed}"
-CHECKPOINT = "results/checkpoints/" + RUN_DIR + "/model.pt"
-METRICS = "results/runs/" + RUN_DIR + "/metrics.json"
-TRAIN_LOG = "results/logs/" + RUN_DIR + "/train_log.jsonl"
-TABLE = "results/tables/{experiment}_{table}.{ext}"
-FIGURE = "results/figures/{experiment}_{figure}.{ext}"
+PROFILE_ROOT = "results/{profile}"
+RAW_MANIFEST = "data/raw/{profile}/{dataset}.manifest.json"
+PROCESSED = "data/processed/{profile}/{dataset}.pt"
+CHECKPOINT = PROFILE_ROOT + "/checkpoints/" + RUN_DIR + "/model.pt"
+METRICS_PATTERN = PROFILE_ROOT + "/runs/" + RUN_DIR + "/metrics.json"
+TRAIN_LOG = PROFILE_ROOT + "/logs/" + RUN_DIR + "/train_log.jsonl"
+TABLE = PROFILE_ROOT + "/tables/{experiment}_{table}.{ext}"
+FIGURE = PROFILE_ROOT + "/figures/{experiment}_{figure}.{ext}"
+DVC_YAML = PROFILE_ROOT + "/dvc.yaml"
 TABLE_EXTS = ("csv", "md")
 FIGURE_EXTS = ("png", "pdf")
 
-# Commands of the package's CLI, one per rule. {params} and {profile} select the config.
+# The active profile's metrics pattern with run fields only, for readers that find a run's
+# metrics.json again from a frame's run keys (metrics/hypervolume.run_records). The CLI sets it
+# (`use_profile`) before building tables and figures. The default is the layout before
+# per-profile trees, which nothing writes any more; kept until run_records takes the profile.
+METRICS = "results/runs/" + RUN_DIR + "/metrics.json"
+
+# Commands of the package's CLI, one per rule. {params} (shell-quoted: the file name may hold
+# spaces) and {profile} select the config.
 COMMANDS = {
     "fetch": "mtlpareto fetch --params {params} --profile {profile} --dataset {dataset}",
     "build_data": "mtlpareto build-data --params {params} --profile {profile} --dataset {dataset}",
@@ -40,36 +55,59 @@ CODE_DEP = "src/mtlpareto"
 PUBLISHED = "results/published.yaml"  # the papers' numbers, shown beside ours in tables
 
 
+def _name(profile: Profile | str) -> str:
+    return profile if isinstance(profile, str) else profile.name
+
+
+def use_profile(profile: Profile | str) -> None:
+    """Point METRICS at this profile's tree (see METRICS)."""
+    global METRICS
+    METRICS = METRICS_PATTERN.replace("{profile}", _name(profile))
+
+
+def command_fields(params_file: str, profile: Profile | str) -> dict:
+    """{params} and {profile} of COMMANDS, quoted for the shell."""
+    return {"params": shlex.quote(str(params_file)), "profile": shlex.quote(_name(profile))}
+
+
 def run_fields(run: Run) -> dict:
     return {"experiment": run.experiment, "method": run.method, "variant": run.variant, "seed": run.seed}
 
 
-def checkpoint_path(run: Run) -> str:
-    return CHECKPOINT.format(**run_fields(run))
+def profile_root(profile: Profile | str) -> str:
+    return PROFILE_ROOT.format(profile=_name(profile))
 
 
-def metrics_path(run: Run) -> str:
-    return METRICS.format(**run_fields(run))
+def checkpoint_path(profile: Profile | str, run: Run) -> str:
+    return CHECKPOINT.format(profile=_name(profile), **run_fields(run))
 
 
-def train_log_path(run: Run) -> str:
-    return TRAIN_LOG.format(**run_fields(run))
+def metrics_path(profile: Profile | str, run: Run) -> str:
+    return METRICS_PATTERN.format(profile=_name(profile), **run_fields(run))
 
 
-def processed_path(dataset: str) -> str:
-    return PROCESSED.format(dataset=dataset)
+def train_log_path(profile: Profile | str, run: Run) -> str:
+    return TRAIN_LOG.format(profile=_name(profile), **run_fields(run))
 
 
-def manifest_path(dataset: str) -> str:
-    return RAW_MANIFEST.format(dataset=dataset)
+def processed_path(profile: Profile | str, dataset: str) -> str:
+    return PROCESSED.format(profile=_name(profile), dataset=dataset)
 
 
-def table_paths(experiment: str, table: str) -> list[str]:
-    return [TABLE.format(experiment=experiment, table=table, ext=e) for e in TABLE_EXTS]
+def manifest_path(profile: Profile | str, dataset: str) -> str:
+    return RAW_MANIFEST.format(profile=_name(profile), dataset=dataset)
 
 
-def figure_paths(experiment: str, figure: str) -> list[str]:
-    return [FIGURE.format(experiment=experiment, figure=figure, ext=e) for e in FIGURE_EXTS]
+def table_paths(profile: Profile | str, experiment: str, table: str) -> list[str]:
+    return [TABLE.format(profile=_name(profile), experiment=experiment, table=table, ext=e) for e in TABLE_EXTS]
+
+
+def figure_paths(profile: Profile | str, experiment: str, figure: str) -> list[str]:
+    return [FIGURE.format(profile=_name(profile), experiment=experiment, figure=figure, ext=e) for e in FIGURE_EXTS]
+
+
+def dvc_yaml_path(profile: Profile | str) -> str:
+    return DVC_YAML.format(profile=_name(profile))
 
 
 def compared_experiments(profile: Profile, experiment: str) -> list[str]:
@@ -97,21 +135,30 @@ def method_runs(profile: Profile, experiment: str) -> dict[str, list[Run]]:
 
 def experiment_metrics(profile: Profile, experiment: str) -> list[str]:
     """Metrics files an experiment's tables and figures read: its runs, then compared ones."""
-    paths = [metrics_path(r) for r in profile.runs(experiment)]
+    paths = [metrics_path(profile, r) for r in profile.runs(experiment)]
     for other in compared_experiments(profile, experiment):
-        paths += [metrics_path(r) for r in profile.runs(other)]
+        paths += [metrics_path(profile, r) for r in profile.runs(other)]
     return paths
 
 
 def report_targets(profile: Profile) -> list[str]:
-    """Every table and figure of the profile: what `paper_figures` builds."""
+    """Every table and figure of the profile."""
     targets: list[str] = []
     for name, exp in profile.experiments.items():
         for table in exp.get("tables", []):
-            targets += table_paths(name, table)
+            targets += table_paths(profile, name, table)
         for figure in exp.get("figures", []):
-            targets += figure_paths(name, figure)
+            targets += figure_paths(profile, name, figure)
     return targets
+
+
+def declared_outputs(profile: Profile, params_file: str = "params.yaml") -> list[str]:
+    """Every output of every stage: what the main command (`paper_figures`) requests.
+
+    Requesting only the tables and figures would let a deleted checkpoint or metrics file stay
+    missing ("Nothing to be done") whenever the files downstream of it exist.
+    """
+    return [o for st in stages(profile, params_file) for o in st.outs + st.metrics]
 
 
 @dataclass
@@ -126,46 +173,127 @@ class Stage:
 
 def stages(profile: Profile, params_file: str = "params.yaml") -> list[Stage]:
     """Every job of the pipeline, in dependency order."""
-    fmt = {"params": params_file, "profile": profile.name}
+    fmt = command_fields(params_file, profile)
     base = f"profiles.{profile.name}"
     out: list[Stage] = []
     used = {exp["dataset"] for exp in profile.experiments.values()}
     for ds in sorted(used):
-        out.append(Stage(f"fetch-{ds}", COMMANDS["fetch"].format(dataset=ds, **fmt), [f"{CODE_DEP}/data"], outs=[manifest_path(ds)], params=[f"{base}.datasets.{ds}"]))
-        out.append(Stage(f"build_data-{ds}", COMMANDS["build_data"].format(dataset=ds, **fmt), [manifest_path(ds), f"{CODE_DEP}/data"], outs=[processed_path(ds)], params=[f"{base}.datasets.{ds}"]))
+        manifest, processed = manifest_path(profile, ds), processed_path(profile, ds)
+        out.append(Stage(f"fetch-{ds}", COMMANDS["fetch"].format(dataset=ds, **fmt), [f"{CODE_DEP}/data"], outs=[manifest], params=[f"{base}.datasets.{ds}"]))
+        out.append(Stage(f"build_data-{ds}", COMMANDS["build_data"].format(dataset=ds, **fmt), [manifest, f"{CODE_DEP}/data"], outs=[processed], params=[f"{base}.datasets.{ds}"]))
     for exp_name, exp in profile.experiments.items():
         exp_key = f"{base}.experiments.{exp_name}"
+        processed = processed_path(profile, exp["dataset"])
         for method, runs in method_runs(profile, exp_name).items():
             for run in runs:
                 tag = f"{run.experiment}-{run.method}-{run.variant}-seed{run.seed}"
                 run_params = [f"{exp_key}.model", f"{exp_key}.train", f"{exp_key}.methods.{run.method}", f"{base}.device"]
-                out.append(Stage(f"train-{tag}", COMMANDS["train"].format(run=run.id, **fmt), [processed_path(exp["dataset"]), CODE_DEP], outs=[checkpoint_path(run)], params=run_params))
+                out.append(Stage(f"train-{tag}", COMMANDS["train"].format(run=shlex.quote(run.id), **fmt), [processed, CODE_DEP], outs=[checkpoint_path(profile, run)], params=run_params))
             evaluate = COMMANDS["evaluate"].format(experiment=exp_name, method=method, **fmt)
-            deps = [checkpoint_path(r) for r in runs] + [processed_path(exp["dataset"]), CODE_DEP]
-            out.append(Stage(f"evaluate-{exp_name}-{method}", evaluate, deps, metrics=[metrics_path(r) for r in runs]))
+            deps = [checkpoint_path(profile, r) for r in runs] + [processed, CODE_DEP]
+            out.append(Stage(f"evaluate-{exp_name}-{method}", evaluate, deps, metrics=[metrics_path(profile, r) for r in runs]))
         metrics = experiment_metrics(profile, exp_name)
         for table in exp.get("tables", []):
-            out.append(Stage(f"table-{exp_name}-{table}", COMMANDS["table"].format(experiment=exp_name, table=table, **fmt), metrics + [PUBLISHED, f"{CODE_DEP}/metrics"], outs=table_paths(exp_name, table)))
+            out.append(Stage(f"table-{exp_name}-{table}", COMMANDS["table"].format(experiment=exp_name, table=table, **fmt), metrics + [PUBLISHED, f"{CODE_DEP}/metrics"], outs=table_paths(profile, exp_name, table)))
         for figure in exp.get("figures", []):
-            out.append(Stage(f"figure-{exp_name}-{figure}", COMMANDS["figure"].format(experiment=exp_name, figure=figure, **fmt), metrics + [f"{CODE_DEP}/figures"], outs=figure_paths(exp_name, figure)))
+            out.append(Stage(f"figure-{exp_name}-{figure}", COMMANDS["figure"].format(experiment=exp_name, figure=figure, **fmt), metrics + [f"{CODE_DEP}/figures"], outs=figure_paths(profile, exp_name, figure)))
     return out
 
 
 def dvc_yaml(profile: Profile, params_file: str = "params.yaml") -> str:
-    """dvc.yaml text for the profile: checkpoints and data cached, metrics and tables in git."""
+    """Text of the profile's dvc.yaml (`dvc_yaml_path`): checkpoints and data cached, metrics and tables in git.
+
+    The file lives in the profile's tree; every stage runs from the repository root (`wdir`),
+    so its paths are the same as Snakemake's. Every output is `persist`: DVC would otherwise
+    delete a stage's old outputs before running it, and a failed run would leave fewer results
+    than before (the CLI writes each file atomically, so a kept file is always a complete one).
+    """
+    wdir = "/".join(".." for _ in dvc_yaml_path(profile).split("/")[:-1])
     doc: dict = {"stages": {}}
     for st in stages(profile, params_file):
-        entry: dict = {"cmd": st.cmd, "deps": st.deps}
+        entry: dict = {"cmd": st.cmd, "wdir": wdir, "deps": st.deps}
         if st.params:
             entry["params"] = [{params_file: st.params}] if params_file != "params.yaml" else st.params
         outs = []
         for o in st.outs:
-            in_git = o.startswith("results/tables/")
-            outs.append({o: {"cache": False}} if in_git else o)
+            in_git = "/tables/" in o
+            outs.append({o: {"cache": False, "persist": True}} if in_git else {o: {"persist": True}})
         if outs:
             entry["outs"] = outs
         if st.metrics:
-            entry["metrics"] = [{m: {"cache": False}} for m in st.metrics]
+            entry["metrics"] = [{m: {"cache": False, "persist": True}} for m in st.metrics]
         doc["stages"][st.name] = entry
     header = "# Generated by `mtlpareto dvc-yaml` from params.yaml and mtlpareto/pipeline.py: do not edit by hand.\n"
     return header + yaml.safe_dump(doc, sort_keys=False, width=200)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Process ids below `pid` (Linux /proc), children first."""
+    import os
+
+    parent_of: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    # the command name (field 2) is in parentheses and may hold spaces
+                    parent_of[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # the process ended while we looked
+    found, frontier = [], [pid]
+    while frontier:
+        children = [p for p, parent in parent_of.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def forward_sigterm_to_children() -> None:
+    """On SIGTERM, also send SIGTERM to every process this one started, then run the previous handler.
+
+    For Snakemake's `onstart`: its own handler only stops scheduling new jobs.
+    """
+    import os
+    import signal
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def forward(signum, frame):
+        for child in _descendants(os.getpid()):
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, forward)
+
+
+DVC_LOCK = ".dvc/tmp/lock"  # the lock every repository-changing DVC command holds (dvc repro, commit, checkout)
+_held_locks: list = []
+
+
+def hold_dvc_lock() -> None:
+    """Take DVC's repository lock for the rest of this process (Snakemake's `onstart`).
+
+    Snakemake and `dvc repro` would otherwise run the same jobs on the same outputs at once
+    (two trainers on one resume file). Whichever starts second is refused: Snakemake here, with
+    the message below; DVC with its "Unable to acquire lock" error. No-op outside a DVC repository.
+    """
+    import os
+
+    import zc.lockfile
+
+    if not os.path.isdir(".dvc"):
+        return
+    os.makedirs(os.path.dirname(DVC_LOCK), exist_ok=True)
+    try:
+        _held_locks.append(zc.lockfile.LockFile(DVC_LOCK, content_template="{pid} (snakemake)"))
+    except zc.lockfile.LockError:
+        from mtlpareto.errors import MTLParetoError
+
+        raise MTLParetoError(
+            f"a DVC command (dvc repro, commit, pull, ...) is running in this repository ({DVC_LOCK} is locked); "
+            "Snakemake would run the same jobs on the same outputs. Wait for it to finish, then rerun."
+        ) from None

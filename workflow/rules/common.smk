@@ -10,15 +10,26 @@ from mtlpareto.errors import MTLParetoError
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
 # The CLI re-reads this file, so pass the same one (the first --configfile, else params.yaml).
-PARAMS_FILE = workflow.configfiles[0] if workflow.configfiles else "params.yaml"
+# Snakemake makes --configfile paths absolute; relative to the working directory, the rule
+# commands stay the same when the project moves (a changed command would rerun every job).
+PARAMS_FILE = os.path.relpath(workflow.configfiles[0]) if workflow.configfiles else "params.yaml"
 
 try:
     PROFILE = load_profile(PARAMS_FILE, config.get("profile"))
 except MTLParetoError as exc:
-    sys.exit(f"mtlpareto: {exc}")
+    from mtlpareto.cli import naming_params_file
 
-CLI = {"params": PARAMS_FILE, "profile": PROFILE.name}
-REPORT_TARGETS = P.report_targets(PROFILE)
+    sys.exit(f"mtlpareto: {naming_params_file(str(exc), PARAMS_FILE)}")
+
+CLI = P.command_fields(PARAMS_FILE, PROFILE)
+# Every declared output, not only the tables and figures: a missing checkpoint or metrics file
+# is rebuilt even when the files downstream of it exist.
+MAIN_TARGETS = P.declared_outputs(PROFILE, PARAMS_FILE)
+
+
+def here(pattern):
+    """A pipeline path pattern inside the active profile's tree (wildcards left as they are)."""
+    return pattern.replace("{profile}", PROFILE.name)
 USES_GPU = 1 if PROFILE.device == "cuda" else 0
 THREADS = PROFILE.raw.get("torch_threads", 1)
 
@@ -42,4 +53,16 @@ def run_id(wildcards):
 
 
 def dataset_of(wildcards):
-    return P.processed_path(PROFILE.experiment(wildcards.experiment)["dataset"])
+    return P.processed_path(PROFILE, PROFILE.experiment(wildcards.experiment)["dataset"])
+
+
+onstart:
+    # Snakemake answers SIGTERM by waiting for the running jobs to finish (a training job would
+    # run to its end and then be reported as failed). Pass the signal on to the jobs as well:
+    # `mtlpareto train` stops at once, keeping its resume file, and the job's update() outputs
+    # are put back. Installed here, after the scheduler has set its own handler.
+    P.forward_sigterm_to_children()
+    try:
+        P.hold_dvc_lock()  # refuses to run beside `dvc repro` on the same outputs
+    except MTLParetoError as exc:
+        sys.exit(f"mtlpareto: {exc}")

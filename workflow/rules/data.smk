@@ -1,7 +1,10 @@
+# Every output is flagged update(): Snakemake then keeps the previous version while the job
+# runs (instead of deleting it first) and puts it back if the job fails or is interrupted, so a
+# failure never leaves fewer results than before. The CLI writes each file atomically.
 rule fetch:
     """Download (or verify manually placed / embedded) raw files; writes a checksum manifest."""
     output:
-        P.RAW_MANIFEST,
+        update(here(P.RAW_MANIFEST)),
     params:
         spec=lambda wc: spec_json(PROFILE.dataset_spec(wc.dataset)),
     shell:
@@ -11,9 +14,9 @@ rule fetch:
 rule build_data:
     """Build the processed multi-task dataset (deterministic for its seed)."""
     input:
-        P.RAW_MANIFEST,
+        here(P.RAW_MANIFEST),
     output:
-        P.PROCESSED,
+        update(here(P.PROCESSED)),
     params:
         spec=lambda wc: spec_json(PROFILE.dataset_spec(wc.dataset)),
     shell:

@@ -13,8 +13,8 @@ rule table:
         metrics=lambda wc: P.experiment_metrics(PROFILE, wc.experiment),
         published=P.PUBLISHED,
     output:
-        csv="results/tables/{experiment}_{table}.csv",
-        md="results/tables/{experiment}_{table}.md",
+        csv=update(here(P.TABLE).replace("{ext}", "csv")),
+        md=update(here(P.TABLE).replace("{ext}", "md")),
     shell:
         P.COMMANDS["table"].format(experiment="{wildcards.experiment}", table="{wildcards.table}", **CLI)
 
@@ -26,7 +26,7 @@ rule figure:
     input:
         lambda wc: P.experiment_metrics(PROFILE, wc.experiment),
     output:
-        png="results/figures/{experiment}_{figure}.png",
-        pdf="results/figures/{experiment}_{figure}.pdf",
+        png=update(here(P.FIGURE).replace("{ext}", "png")),
+        pdf=update(here(P.FIGURE).replace("{ext}", "pdf")),
     shell:
         P.COMMANDS["figure"].format(experiment="{wildcards.experiment}", figure="{wildcards.figure}", **CLI)

@@ -2,10 +2,10 @@ rule train:
     """One training job: dataset x method x preference/task x seed."""
     input:
         dataset_of,
+    # The epoch log (pipeline.TRAIN_LOG) is not declared as a log: Snakemake deletes a job's
+    # logs when it starts, and a resumed run keeps the lines of the epochs it already did.
     output:
-        P.CHECKPOINT,
-    log:
-        P.TRAIN_LOG,
+        update(here(P.CHECKPOINT)),
     params:
         spec=lambda wc: spec_json(PROFILE.run_spec(run_of(wc))),
         run=run_id,
@@ -13,7 +13,7 @@ rule train:
     resources:
         gpu=USES_GPU,
     shell:
-        P.COMMANDS["train"].format(run="{params.run}", **CLI)
+        P.COMMANDS["train"].format(run="{params.run:q}", **CLI)
 
 
 # One evaluate job per experiment x method (see pipeline.COMMANDS): its outputs are the
@@ -26,10 +26,10 @@ for _experiment in PROFILE.experiments:
             name:
                 f"evaluate_{_experiment}_{_method}"
             input:
-                checkpoints=[P.checkpoint_path(r) for r in _runs],
-                dataset=P.processed_path(PROFILE.experiment(_experiment)["dataset"]),
+                checkpoints=[P.checkpoint_path(PROFILE, r) for r in _runs],
+                dataset=P.processed_path(PROFILE, PROFILE.experiment(_experiment)["dataset"]),
             output:
-                [P.metrics_path(r) for r in _runs],
+                [update(P.metrics_path(PROFILE, r)) for r in _runs],
             params:
                 # Through params: a shell string built from the loop variables would run the
                 # last iteration's command in every rule (Snakemake compiles the body once).

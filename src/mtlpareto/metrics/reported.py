@@ -37,12 +37,15 @@ def current_numbers(table_csvs: dict[tuple[str, str], Path]) -> dict[tuple, floa
     """
     numbers: dict[tuple, float] = {}
     for (experiment, table), path in table_csvs.items():
-        with open(path, newline="") as fh:
-            for row in csv.DictReader(fh):
-                if not {"method", "task", "metric", "mean"} <= row.keys():
-                    break
-                entry = {"experiment": experiment, "table": table, **row}
-                numbers[_key(entry)] = float(row["mean"])
+        try:
+            with open(path, newline="") as fh:
+                for row in csv.DictReader(fh):
+                    if not {"method", "task", "metric", "mean"} <= row.keys():
+                        break
+                    entry = {"experiment": experiment, "table": table, **row}
+                    numbers[_key(entry)] = float(row["mean"])
+        except (OSError, UnicodeDecodeError, csv.Error, TypeError, ValueError) as err:
+            raise ConfigError(f"table {path} is unreadable ({type(err).__name__}: {err}); rebuild it: delete it and rerun `snakemake --cores all paper_figures`") from None
     return numbers
 
 
@@ -58,9 +61,16 @@ class Band:
 def load_reported(path: Path) -> tuple[list[dict], Band]:
     if not path.exists():
         raise ConfigError(f"{path} not found: create it with `mtlpareto update-reported`")
-    doc = yaml.safe_load(path.read_text()) or {}
-    default = Band(**doc.get("tolerance", {}))
-    return doc.get("numbers", []), default
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+        default = Band(**doc.get("tolerance", {}))
+        numbers = doc.get("numbers", [])
+        for entry in numbers:
+            float(entry["value"])
+            _key(entry)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, TypeError, KeyError, ValueError, AttributeError) as err:
+        raise ConfigError(f"reported numbers {path} are unreadable ({type(err).__name__}: {err}); restore it with `git checkout {path}` or rewrite it with `mtlpareto update-reported`") from None
+    return numbers, default
 
 
 def check(numbers: dict[tuple, float], reported: list[dict], default: Band) -> list[str]:
