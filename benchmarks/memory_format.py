@@ -35,7 +35,7 @@ def main() -> None:
     print(f"{'run':40s} {'format':14s} seconds/epoch (median of {args.repeats})")
     for run_id in args.runs:
         run = prof.run(run_id)
-        dataset = Path(pipeline.processed_path(prof.experiment(run.experiment)["dataset"]))
+        dataset = Path(pipeline.processed_path(prof, prof.experiment(run.experiment)["dataset"]))
         if not dataset.exists():
             raise SystemExit(f"{dataset} is missing: run `snakemake --cores all paper_figures` (or dvc pull) first")
         seconds: dict[str, list[float]] = {f: [] for f in FORMATS}

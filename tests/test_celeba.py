@@ -472,16 +472,16 @@ def test_celeba_config_runs_end_to_end_through_the_cli(tmp_path, cli_env):
     for cmd in commands:
         res = subprocess.run(cmd.split(), cwd=tmp_path, env=cli_env, capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, f"{cmd}\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}"
-    data = torch.load(tmp_path / pipeline.processed_path("celeba"), weights_only=False)
+    data = torch.load(tmp_path / pipeline.processed_path(prof, "celeba"), weights_only=False)
     assert tuple(data["train"][0].shape) == (6, 3, 16, 16)
     for run in prof.runs():
-        record = json.loads((tmp_path / pipeline.metrics_path(run)).read_text())
+        record = json.loads((tmp_path / pipeline.metrics_path(prof, run)).read_text())
         assert len(record["splits"]["test"]) == 40
     for target in pipeline.report_targets(prof):
         assert (tmp_path / target).stat().st_size > 0, target
-    avg = pd.read_csv(tmp_path / "results/tables/celeba_average_error.csv")
+    avg = pd.read_csv(tmp_path / pipeline.table_paths(prof, "celeba", "average_error")[0])
     assert sorted(avg.method) == ["mgda_ub", "uniform"] and set(avg.n_tasks) == {40}
     assert ((avg["mean"] >= 0) & (avg["mean"] <= 100)).all()
-    per_task = pd.read_csv(tmp_path / "results/tables/celeba_per_task_error.csv")
+    per_task = pd.read_csv(tmp_path / pipeline.table_paths(prof, "celeba", "per_task_error")[0])
     assert len(per_task) == 2 * 40
-    assert (tmp_path / "results/figures/celeba_radar.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / pipeline.figure_paths(prof, "celeba", "radar")[0]).read_bytes()[:4] == b"\x89PNG"

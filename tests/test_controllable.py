@@ -509,12 +509,12 @@ def test_synthetic_experiment_end_to_end_through_the_cli(tmp_path, monkeypatch, 
     prof = load_profile("params.yaml")
     for target in pipeline.report_targets(prof):
         assert (tmp_path / target).stat().st_size > 0, target
-    record = json.loads((tmp_path / pipeline.metrics_path(prof.run("synthetic/ctrl_pareto/default/seed0"))).read_text())
+    record = json.loads((tmp_path / pipeline.metrics_path(prof, prof.run("synthetic/ctrl_pareto/default/seed0"))).read_text())
     assert set(record["splits"]["test"]) == {"f1", "f2"} and len(record["curve"]["test"]) == 9
     assert record["hypervolume"]["reference"] == [1.0, 1.0]
     assert 0 < record["hypervolume"]["test"] <= record["true_front"]["hypervolume"] + 1e-9
     assert len(record["curve"]["test"][0]["solution"]) == 4
-    table = (tmp_path / "results/tables/synthetic_hypervolume.csv").read_text().splitlines()
+    table = (tmp_path / pipeline.table_paths(prof, "synthetic", "hypervolume")[0]).read_text().splitlines()
     assert table[0].startswith("method,label,task,metric,split,mean,std,n_seeds")
     assert [line.split(",")[0] for line in table[1:]] == ["ctrl_linear", "ctrl_pareto", "true_front"]
 

@@ -200,7 +200,7 @@ def test_a_value_typo_fails_naming_its_path_and_keeps_the_good_checkpoints(proje
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     res = _main(project)
     assert res.returncode != 0
-    assert "params.yaml: profiles.tiny.experiments.multimnist.methods.mgda.solver: 'exactt' is not one of exact, frank_wolfe" in res.stdout + res.stderr
+    assert "params.yaml: profiles.tiny.experiments.multimnist.methods.mgda: solver: 'exactt' is not one of exact, frank_wolfe" in res.stdout + res.stderr
     _assert_no_traceback(res)
     _assert_nothing_lost(project, before)
 

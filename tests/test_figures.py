@@ -160,7 +160,7 @@ def _synthetic_runs(root: Path) -> None:
             u = np.linspace(-0.9, 0.9, len(prefs)) + 0.01 * seed
             f, x = problem.pareto_front(u), problem.pareto_set(u)
             curve = [{"preference": [p, 1 - p], "losses": {"f1": a, "f2": b}, "solution": list(xs)} for p, (a, b), xs in zip(prefs, f, x)]
-            path = root / pipeline.METRICS.format(experiment="syn", method=method, variant="default", seed=seed)
+            path = root / pipeline.METRICS_PATTERN.format(profile="quick", experiment="syn", method=method, variant="default", seed=seed)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({
                 "experiment": "syn", "method": method, "variant": "default", "seed": seed, "preference": None, "task": None,
@@ -175,7 +175,7 @@ def test_pareto_front_figure_has_rays_the_true_front_and_one_legend_entry_per_me
 
     _synthetic_runs(tmp_path)
     monkeypatch.chdir(tmp_path)
-    df = load_metrics(sorted(Path("results/runs").rglob("metrics.json")))
+    df = load_metrics(sorted(Path("results/quick/runs").rglob("metrics.json")))
     fig = FIGURES.get("pareto_front")(df, "syn")
     ax_f, ax_x = fig.axes
     rays = [line for line in ax_f.get_lines() if line.get_xdata()[0] == 0 and line.get_ydata()[0] == 0]

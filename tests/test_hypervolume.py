@@ -87,7 +87,7 @@ def _fake_runs(root: Path) -> None:
             curve = [{"preference": [p, 1 - p], "losses": {"left": 0.3 + shift + 0.5 * (1 - p), "right": 0.3 + shift + 0.5 * p},
                       "accuracies": {"left": 90 - 10 * (1 - p), "right": 90 - 10 * p}} for p in np.linspace(0, 1, 5)]
             points = [[c["losses"]["left"], c["losses"]["right"]] for c in curve]
-            _write(root / pipeline.METRICS.format(experiment="mm_ctrl", method=method, variant="default", seed=seed), {
+            _write(root / pipeline.METRICS_PATTERN.format(profile="quick", experiment="mm_ctrl", method=method, variant="default", seed=seed), {
                 "experiment": "mm_ctrl", "method": method, "variant": "default", "seed": seed, "preference": None, "task": None,
                 "tasks": task_directions(["left", "right"]),
                 "splits": {"test": {"left": {"accuracy": 85.0, "loss": 0.55 + shift}, "right": {"accuracy": 85.0, "loss": 0.55 + shift}}},
@@ -95,13 +95,13 @@ def _fake_runs(root: Path) -> None:
                 "parameters": {"hypernetwork": 100, "target": 90},
             })
         for variant, (a, b) in {"pref_0.667-0.333": (0.4, 0.9), "pref_0.333-0.667": (0.9, 0.4)}.items():
-            _write(root / pipeline.METRICS.format(experiment="mm", method="linear", variant=variant, seed=seed), {
+            _write(root / pipeline.METRICS_PATTERN.format(profile="quick", experiment="mm", method="linear", variant=variant, seed=seed), {
                 "experiment": "mm", "method": "linear", "variant": variant, "seed": seed, "preference": [0.5, 0.5], "task": None,
                 "tasks": task_directions(["left", "right"]),
                 "splits": {"test": {"left": {"accuracy": 80.0, "loss": a}, "right": {"accuracy": 80.0, "loss": b}}},
             })
         for t, task in enumerate(("left", "right")):
-            _write(root / pipeline.METRICS.format(experiment="mm", method="single_task", variant=f"task-{task}", seed=seed), {
+            _write(root / pipeline.METRICS_PATTERN.format(profile="quick", experiment="mm", method="single_task", variant=f"task-{task}", seed=seed), {
                 "experiment": "mm", "method": "single_task", "variant": f"task-{task}", "seed": seed, "preference": None, "task": t,
                 "tasks": task_directions(["left", "right"]),
                 "splits": {"test": {"left": {"accuracy": 95.0, "loss": 0.2}, "right": {"accuracy": 95.0, "loss": 0.2}}},
@@ -115,7 +115,7 @@ def test_hypervolume_table_and_tradeoff_figure_include_the_compared_experiment(t
 
     _fake_runs(tmp_path)
     monkeypatch.chdir(tmp_path)
-    df = load_metrics(sorted(Path("results/runs").rglob("metrics.json")))
+    df = load_metrics(sorted(Path("results/quick/runs").rglob("metrics.json")))
     table = TABLES.get("hypervolume")(df).set_index("method")
     assert list(table.index) == ["ctrl_pareto", "phn_ls", "linear", "single_task"]
     curve_hv = hypervolume([[0.3 + 0.5 * (1 - p), 0.3 + 0.5 * p] for p in np.linspace(0, 1, 5)], [2, 2])
@@ -142,8 +142,8 @@ def test_compare_with_adds_the_other_experiments_metrics_to_the_report_inputs(re
     exp.update(methods={"ctrl_linear": {}}, tables=["hypervolume"], figures=["tradeoff_curves"], compare_with="multimnist")
     quick["experiments"] = {"multimnist": quick["experiments"]["multimnist"], "mm_ctrl": exp}
     prof = load_profile(params, "quick")
-    own = [pipeline.metrics_path(r) for r in prof.runs("mm_ctrl")]
-    other = [pipeline.metrics_path(r) for r in prof.runs("multimnist")]
+    own = [pipeline.metrics_path(prof, r) for r in prof.runs("mm_ctrl")]
+    other = [pipeline.metrics_path(prof, r) for r in prof.runs("multimnist")]
     assert pipeline.experiment_metrics(prof, "mm_ctrl") == own + other
     assert pipeline.experiment_metrics(prof, "multimnist") == other
     stage = next(s for s in pipeline.stages(prof) if s.name == "figure-mm_ctrl-tradeoff_curves")

@@ -80,7 +80,7 @@ def test_average_error_std_is_the_sample_std_over_per_seed_averages():
 
 
 def _write(root: Path, experiment: str, method: str, seed: int, hv: float, **extra) -> None:
-    path = root / pipeline.METRICS.format(experiment=experiment, method=method, variant="default", seed=seed)
+    path = root / pipeline.METRICS_PATTERN.format(profile="quick", experiment=experiment, method=method, variant="default", seed=seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     curve = [{"preference": [p, 1 - p], "losses": {"f1": p, "f2": 1 - p}, "accuracies": {"f1": 0.0, "f2": 0.0}} for p in (0.0, 0.5, 1.0)]
     path.write_text(json.dumps({
@@ -96,7 +96,7 @@ def test_hypervolume_markdown_states_the_reference_point_and_lists_the_closed_fo
     for seed, hv in enumerate((0.30, 0.32, 0.31)):
         _write(tmp_path, "syn", "ctrl_pareto", seed, hv, front_coverage=0.6, **true)
     _write(tmp_path, "syn", "ctrl_linear", 0, 0.25, front_coverage=0.5, **true)
-    df = load_metrics(sorted(Path("results/runs").rglob("metrics.json")))
+    df = load_metrics(sorted(Path("results/quick/runs").rglob("metrics.json")))
     table = TABLES.get("hypervolume")(df).set_index("method")
     assert table.loc["ctrl_pareto", "std"] == round(statistics.stdev([0.30, 0.32, 0.31]), 6)
     assert math.isnan(table.loc["ctrl_linear", "std"])
@@ -119,7 +119,7 @@ def test_hypervolume_markdown_says_why_the_papers_numbers_are_not_beside_ours(tm
                      "metric": "hypervolume", "value": 16.74, "direction": "higher", "comparable": False,
                      "why_not_comparable": "another normalisation."}],
     }))
-    df = load_metrics(sorted(Path("results/runs").rglob("metrics.json")))
+    df = load_metrics(sorted(Path("results/quick/runs").rglob("metrics.json")))
     text = to_markdown(TABLES.get("hypervolume")(df), "mm_ctrl: hypervolume", "mm_ctrl")
     assert "(paper)" not in text and "16.74" not in text
     assert "No paper column: Lin et al. 2020, App. C Table 2 reports this hypervolume, but not comparably: another normalisation." in text

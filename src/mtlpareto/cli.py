@@ -25,7 +25,6 @@ def _profile(args: argparse.Namespace):
         prof = load_profile(args.params, args.profile)
     except ConfigError as err:
         raise ConfigError(naming_params_file(str(err), args.params)) from None
-    pipeline.use_profile(prof)  # readers that find metrics from run keys look in this profile's tree
     return prof
 
 
@@ -87,7 +86,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     spec = prof.run_spec(run)
     dataset = prof.experiment(run.experiment)["dataset"]
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    _check_run_options(args.params, prof, run, spec)
+    from mtlpareto.config import build_run_method
+
+    try:  # a bad option value fails here, before any file is touched
+        build_run_method(prof, run)
+    except ConfigError as err:
+        raise ConfigError(naming_params_file(str(err), args.params)) from None
     checkpoint = Path(pipeline.checkpoint_path(prof, run))
     # One trainer per run at a time, whichever tool started it (Snakemake, DVC, by hand): two
     # would share one resume file and epoch log.
@@ -100,24 +104,6 @@ def cmd_train(args: argparse.Namespace) -> None:
             threads=prof.raw.get("torch_threads", 1),
             progress=progress,
         )
-
-
-def _check_run_options(params_file: str, prof, run, spec: dict) -> None:
-    """Build the run's method once before training, so a bad option value fails at once,
-    naming its params.yaml path, instead of in the middle of the job with the bare option name."""
-    from mtlpareto.methods import build_method
-
-    where = f"{params_file}: profiles.{prof.name}.experiments.{run.experiment}.methods.{run.method}"
-    try:
-        build_method(
-            spec["method"],
-            prof.n_tasks(run.experiment),
-            preference=spec["preference"] and tuple(spec["preference"]),
-            task=spec["task"],
-            preference_set=spec.get("preference_set") and [tuple(p) for p in spec["preference_set"]],
-        )
-    except ConfigError as err:
-        raise ConfigError(f"{where}.{err}") from None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:

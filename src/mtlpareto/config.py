@@ -297,7 +297,6 @@ def build_components(profile: Profile) -> int:
     import torch
 
     from mtlpareto.data import dataset_input_shape, dataset_tasks
-    from mtlpareto.methods import build_method
     from mtlpareto.models import build_model
 
     base = f"profiles.{profile.name}"
@@ -319,13 +318,22 @@ def build_components(profile: Profile) -> int:
             if (run.method, run.variant) in seen:
                 continue
             seen.add((run.method, run.variant))
-            spec = profile.run_spec(run)
-            _at(
-                f"{where}.methods.{run.method}",
-                lambda: build_method(spec["method"], len(tasks), preference=run.preference, task=run.task, preference_set=spec["preference_set"] and [tuple(p) for p in spec["preference_set"]]),
-            )
+            build_run_method(profile, run)
             built += 1
     return built
+
+
+def build_run_method(profile: Profile, run: Run) -> Any:
+    """The method of one run, built as its training job builds it; a bad option value raises a
+    ConfigError naming its params.yaml path."""
+    from mtlpareto.methods import build_method
+
+    spec = profile.run_spec(run)
+    prefs = spec["preference_set"] and [tuple(p) for p in spec["preference_set"]]
+    return _at(
+        f"profiles.{profile.name}.experiments.{run.experiment}.methods.{run.method}",
+        lambda: build_method(spec["method"], profile.n_tasks(run.experiment), preference=run.preference, task=run.task, preference_set=prefs),
+    )
 
 
 def load_profile(params: dict | str | Path = "params.yaml", profile: str | None = None) -> Profile:

@@ -33,12 +33,6 @@ DVC_YAML = PROFILE_ROOT + "/dvc.yaml"
 TABLE_EXTS = ("csv", "md")
 FIGURE_EXTS = ("png", "pdf")
 
-# The active profile's metrics pattern with run fields only, for readers that find a run's
-# metrics.json again from a frame's run keys (metrics/hypervolume.run_records). The CLI sets it
-# (`use_profile`) before building tables and figures. The default is the layout before
-# per-profile trees, which nothing writes any more; kept until run_records takes the profile.
-METRICS = "results/runs/" + RUN_DIR + "/metrics.json"
-
 # Commands of the package's CLI, one per rule. {params} (shell-quoted: the file name may hold
 # spaces) and {profile} select the config.
 COMMANDS = {
@@ -57,12 +51,6 @@ PUBLISHED = "results/published.yaml"  # the papers' numbers, shown beside ours i
 
 def _name(profile: Profile | str) -> str:
     return profile if isinstance(profile, str) else profile.name
-
-
-def use_profile(profile: Profile | str) -> None:
-    """Point METRICS at this profile's tree (see METRICS)."""
-    global METRICS
-    METRICS = METRICS_PATTERN.replace("{profile}", _name(profile))
 
 
 def command_fields(params_file: str, profile: Profile | str) -> dict:

@@ -4,7 +4,7 @@ One hypernetwork maps a preference over the tasks to a whole MTL network, so eve
 is available at inference time from a single model:
 
     from mtlpareto.controllable import load_controllable
-    model = load_controllable("results/checkpoints/multimnist_ctrl/ctrl_pareto/default/seed0/model.pt")
+    model = load_controllable("results/quick/checkpoints/multimnist_ctrl/ctrl_pareto/default/seed0/model.pt")
     model.set_preference([0.3, 0.7])      # validated, normalised to sum 1; weights generated once
     left_logits, right_logits = model(model.prepare_inputs(images))
 
