@@ -31,6 +31,7 @@ METRICS_SHOWN: dict[str, tuple[str, bool, int]] = {
     "accuracy": ("%", True, 2),
     "error": ("%", False, 2),
     "hypervolume": ("", True, 3),
+    "miou": ("", True, 3),  # dense tables: the first column's metric sets the decimals
 }
 
 # Table-specific sentences under the Markdown table ({reference} is filled in).
@@ -99,13 +100,16 @@ def to_markdown(summary: "pd.DataFrame", title: str, experiment: str | None = No
     tasks = list(dict.fromkeys(summary.task))
     metric = summary.metric.iloc[0] if len(summary) else ""
     decimals = METRICS_SHOWN.get(metric, ("", True, 2))[2]
+    # A table of several metrics (dense) names each column "task metric" and carries each
+    # column's direction: the header takes them from there.
+    directions = dict(zip(summary.task, summary.higher_is_better)) if "higher_is_better" in summary else {}
     published = published_lookup()
     rows = list(summary.itertuples())
     has_paper = {t for t in tasks if any((experiment, r.method, str(t), r.metric) in published for r in rows)}
     coverage = "front_coverage" in summary and summary.front_coverage.notna().any()
     columns = []
     for t in tasks:
-        columns.append(_column_name(str(t), metric))
+        columns.append(f"{t} {'↑' if directions[t] else '↓'}" if t in directions else _column_name(str(t), metric))
         if t in has_paper:
             columns.append(f"{t} (paper)")
     if coverage:
@@ -153,3 +157,4 @@ def write_table(name: str, df: "pd.DataFrame", experiment: str, title: str, csv_
 
 from mtlpareto.metrics import error_tables  # noqa: E402,F401  (registers per_task_error, average_error)
 from mtlpareto.metrics import hypervolume as _hypervolume  # noqa: E402,F401  (registers hypervolume)
+from mtlpareto.metrics import dense_tables  # noqa: E402,F401  (registers dense)
