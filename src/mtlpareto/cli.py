@@ -136,11 +136,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     targets = [Path(pipeline.metrics_path(prof, run)) for run in runs]
     for target in targets:
         ensure_writable(target)
-    data = load_processed(Path(pipeline.processed_path(prof, prof.experiment(runs[0].experiment)["dataset"])))
+    dataset = Path(pipeline.processed_path(prof, prof.experiment(runs[0].experiment)["dataset"]))
+    data = load_processed(dataset)
     records = []
     for run, path in tqdm(list(zip(runs, checkpoints)), desc="evaluate", disable=len(runs) == 1 or not sys.stderr.isatty(), leave=False):
         result = evaluate_run(prof.run_spec(run), data, path)
-        records.append({**pipeline.run_fields(run), "run": run.id, "preference": run.preference, "task": run.task, **result})
+        # The files behind the numbers, for figures that show the model's predictions.
+        files = {"checkpoint": str(path), "dataset": str(dataset)}
+        records.append({**pipeline.run_fields(run), "run": run.id, "preference": run.preference, "task": run.task, "files": files, **result})
     for record, target in zip(records, targets):
         atomic_write_json(record, target)
 

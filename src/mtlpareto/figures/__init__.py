@@ -38,3 +38,4 @@ def setup_matplotlib() -> None:
 from mtlpareto.figures import tradeoff  # noqa: E402,F401
 from mtlpareto.figures import radar  # noqa: E402,F401
 from mtlpareto.figures import pareto_front  # noqa: E402,F401
+from mtlpareto.figures import dense_predictions  # noqa: E402,F401
