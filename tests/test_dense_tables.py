@@ -47,7 +47,7 @@ def _delta(scores: dict, keys: list[tuple[str, str]]) -> float:
 
 def test_columns_and_delta_m_both_ways():
     table = TABLES.get("dense")(_frame())
-    uniform = table[table.method == "uniform"].set_index("task")
+    uniform = table[table.method == "uniform"].set_index("column")
     assert uniform.loc["semantic miou", "mean"] == pytest.approx(0.43)
     assert uniform.loc["depth abs_err", "mean"] == pytest.approx(0.50)
     assert "semantic loss" not in uniform.index
@@ -58,7 +58,7 @@ def test_columns_and_delta_m_both_ways():
     assert uniform.loc["Δm, one metric per task [%]", "mean"] == pytest.approx(sum(per_task) / 2, abs=1e-4)
     assert uniform.loc["Δm, every metric [%]", "mean"] == pytest.approx(sum(all_metrics) / 2, abs=1e-4)
     assert uniform.loc["Δm, every metric [%]", "std"] == pytest.approx(abs(all_metrics[0] - all_metrics[1]) / 2**0.5, abs=1e-4)
-    single = table[table.method == "single_task"].set_index("task")
+    single = table[table.method == "single_task"].set_index("column")
     assert single.loc["depth abs_err", "mean"] == pytest.approx(0.5) and "Δm, every metric [%]" not in single.index
 
 

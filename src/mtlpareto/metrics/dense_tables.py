@@ -44,7 +44,7 @@ def dense_table(df: "pd.DataFrame", split: str = "test") -> "pd.DataFrame":
             if (r.task, metric) not in higher:
                 continue
             chosen[r.method] = (r.label, r.variant)
-            rows.append({"method": r.method, "label": r.label, "variant": r.variant, "task": f"{r.task} {metric}", "metric": metric,
+            rows.append({"method": r.method, "label": r.label, "variant": r.variant, "task": r.task, "column": f"{r.task} {metric}", "metric": metric,
                          "higher_is_better": higher[(r.task, metric)], "mean": r.mean, "std": r.std, "n_seeds": r.n_seeds})
     test = df[df.split == split]
     if BASELINE in chosen:
@@ -62,6 +62,6 @@ def dense_table(df: "pd.DataFrame", split: str = "test") -> "pd.DataFrame":
                         raise ConfigError(f"dense table: {method} seed {int(seed_rows.seed.iloc[0])} lacks some of {keys}")
                     per_seed.append(delta_m(scores, baseline, higher))
                 series = pd.Series(per_seed, dtype=float)
-                rows.append({"method": method, "label": label, "variant": variant, "task": DELTA_M_COLUMNS[name], "metric": "delta_m",
+                rows.append({"method": method, "label": label, "variant": variant, "task": "all", "column": DELTA_M_COLUMNS[name], "metric": f"delta_m_{name}",
                              "higher_is_better": True, "mean": round(float(series.mean()), 4), "std": round(float(series.std(ddof=1)), 4), "n_seeds": len(per_seed)})
     return pd.DataFrame(rows)

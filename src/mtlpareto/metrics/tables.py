@@ -97,15 +97,16 @@ def to_markdown(summary: "pd.DataFrame", title: str, experiment: str | None = No
     """
     from mtlpareto.metrics.reported import published_lookup
 
-    tasks = list(dict.fromkeys(summary.task))
+    # A table of several metrics (dense) names each column ("semantic miou") and carries each
+    # column's direction; other tables have one column per task, of one metric.
+    key = "column" if "column" in summary else "task"
+    tasks = list(dict.fromkeys(summary[key]))
     metric = summary.metric.iloc[0] if len(summary) else ""
     decimals = METRICS_SHOWN.get(metric, ("", True, 2))[2]
-    # A table of several metrics (dense) names each column "task metric" and carries each
-    # column's direction: the header takes them from there.
-    directions = dict(zip(summary.task, summary.higher_is_better)) if "higher_is_better" in summary else {}
+    directions = dict(zip(summary[key], summary.higher_is_better)) if "higher_is_better" in summary else {}
     published = published_lookup()
     rows = list(summary.itertuples())
-    has_paper = {t for t in tasks if any((experiment, r.method, str(t), r.metric) in published for r in rows)}
+    has_paper = {getattr(r, key) for r in rows if (experiment, r.method, str(r.task), r.metric) in published}
     coverage = "front_coverage" in summary and summary.front_coverage.notna().any()
     columns = []
     for t in tasks:
@@ -118,12 +119,12 @@ def to_markdown(summary: "pd.DataFrame", title: str, experiment: str | None = No
     cited = {}
     for label, group in summary.groupby("label", sort=False):
         cells = []
-        by_task = {r.task: r for r in group.itertuples()}
+        by_task = {getattr(r, key): r for r in group.itertuples()}
         for t in tasks:
             r = by_task.get(t)
             cells.append(format_cell(r.mean, r.std, int(r.n_seeds), decimals) if r is not None else "–")
             if t in has_paper:
-                pub = published.get((experiment, r.method, str(t), r.metric)) if r is not None else None
+                pub = published.get((experiment, r.method, str(r.task), r.metric)) if r is not None else None
                 if pub:
                     cited[pub["citation"]] = None
                 cells.append(f"{pub['value']:.2f}" if pub else "–")
