@@ -9,7 +9,8 @@ CPU default, `jacobian: auto`).  A step is forward, the method's backward and an
     python benchmarks/dense_step_time.py --size 64 96 --width 0.25 0.5 --images 300
     python benchmarks/dense_step_time.py --architecture mtan --methods uniform mgda pcgrad
 
-Prints, per configuration and method: seconds per step (median), the ratio to uniform, and the
+Methods are stepped round-robin, so load changes on a shared machine hit all of them alike.
+Prints, per configuration and method: seconds per step (median and min), the ratio to uniform, and the
 estimated seconds of one epoch over `--images` training images plus one evaluation pass over
 `--eval-images` images.
 """
@@ -50,29 +51,52 @@ def method_options(name: str, n_tasks: int) -> dict:
     return {}
 
 
-def time_steps(method_name: str, architecture: str, width: float, size: tuple[int, int], batch: int, steps: int, warmup: int) -> float:
-    """Median seconds of one training step."""
-    torch.manual_seed(0)
-    h, w = size
-    model = build_model("segnet", [N_CLASSES, 1, 3], (3, h, w), architecture=architecture, width=width)
-    method = build_method({"name": method_name}, n_tasks=3, **method_options(method_name, 3))
-    optimizer = torch.optim.Adam(list(model.parameters()) + method.parameters(), lr=1e-4)
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(batch, 3, h, w, generator=g)
-    labels = torch.randint(-1, N_CLASSES, (batch, h, w), generator=g)
-    depth = torch.rand(batch, 1, h, w, generator=g) * 5
-    normals = F.normalize(torch.randn(batch, 3, h, w, generator=g), dim=1)
-    times = []
-    for step in range(warmup + steps):
+class MethodRun:
+    """One method's model, optimiser and batch, stepped on demand (so methods can be interleaved)."""
+
+    def __init__(self, method_name: str, architecture: str, width: float, size: tuple[int, int], batch: int) -> None:
+        torch.manual_seed(0)
+        h, w = size
+        self.model = build_model("segnet", [N_CLASSES, 1, 3], (3, h, w), architecture=architecture, width=width)
+        self.method = build_method({"name": method_name}, n_tasks=3, **method_options(method_name, 3))
+        self.optimizer = torch.optim.Adam(list(self.model.parameters()) + self.method.parameters(), lr=1e-4)
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.rand(batch, 3, h, w, generator=g)
+        self.labels = torch.randint(-1, N_CLASSES, (batch, h, w), generator=g)
+        self.depth = torch.rand(batch, 1, h, w, generator=g) * 5
+        self.normals = F.normalize(torch.randn(batch, 3, h, w, generator=g), dim=1)
+        self.steps = 0
+        self.times: list[float] = []
+
+    def step(self, record: bool) -> None:
         start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        outputs, z = model.forward_with_representation(x)
-        losses = dense_losses(outputs, labels, depth, normals)
-        method.backward(StepContext(model, losses, z, step=step, jacobian="loop"))
-        optimizer.step()
-        if step >= warmup:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        self.optimizer.zero_grad(set_to_none=True)
+        outputs, z = self.model.forward_with_representation(self.x)
+        losses = dense_losses(outputs, self.labels, self.depth, self.normals)
+        self.method.backward(StepContext(self.model, losses, z, step=self.steps, jacobian="loop"))
+        self.optimizer.step()
+        self.steps += 1
+        if record:
+            self.times.append(time.perf_counter() - start)
+
+
+def time_methods(names: list[str], architecture: str, width: float, size: tuple[int, int], batch: int, steps: int, warmup: int) -> dict[str, MethodRun | str]:
+    """Each method's run after `warmup` + `steps` steps, taken round-robin so that load changes
+    on a shared machine hit every method alike; a method that cannot run maps to the reason."""
+    runs: dict[str, MethodRun | str] = {}
+    for name in names:
+        try:
+            run = MethodRun(name, architecture, width, size, batch)
+            run.step(record=False)  # fails at once for e.g. MGDA-UB under MTAN (no representation)
+            runs[name] = run
+        except ConfigError as err:
+            runs[name] = str(err)
+    active = [r for r in runs.values() if isinstance(r, MethodRun)]
+    warmup = max(warmup, 1)  # the first step above is one
+    for i in range(warmup - 1 + steps):
+        for run in active:
+            run.step(record=i >= warmup - 1)
+    return runs
 
 
 @torch.no_grad()
@@ -105,22 +129,26 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     sizes = [tuple(s) for s in (args.size or [[96, 128]])]
     baseline = args.methods[0]
-    print(f"SegNet ({args.architecture}), 3 tasks, batch {args.batch}, {args.threads} thread(s), median of {args.steps} steps; "
-          f"ratios to {baseline}; epoch = {args.images} training images, eval = {args.eval_images} images")
-    print(f"{'size':>8} {'width':>5} {'method':>10} {'s/step':>8} {'ratio':>6} {'epoch s':>8} {'eval s':>7}")
+    print(f"SegNet ({args.architecture}), 3 tasks, batch {args.batch}, {args.threads} thread(s), {args.steps} steps per method "
+          f"(interleaved); s/step: median (min); ratios of medians to {baseline}; epoch = {args.images} training images, "
+          f"eval = {args.eval_images} images")
+    print(f"{'size':>8} {'width':>5} {'method':>11} {'s/step':>15} {'ratio':>6} {'epoch s':>8} {'eval s':>7}")
     for size in sizes:
         for width in args.width:
             eval_seconds = time_evaluation(args.architecture, width, size, args.batch) * args.eval_images
-            base = None
-            for name in args.methods:
-                try:
-                    seconds = time_steps(name, args.architecture, width, size, args.batch, args.steps, args.warmup)
-                except ConfigError as err:  # e.g. MGDA-UB under MTAN: no shared representation
-                    print(f"{size[0]:>3}x{size[1]:<4} {width:>5} {name:>10}  n/a: {err}", flush=True)
+            runs = time_methods(args.methods, args.architecture, width, size, args.batch, args.steps, args.warmup)
+            base = runs[baseline]
+            if not isinstance(base, MethodRun):
+                raise SystemExit(f"baseline {baseline} cannot run: {base}")
+            base_median = statistics.median(base.times)
+            for name, run in runs.items():
+                label = f"{size[0]:>3}x{size[1]:<4} {width:>5} {name:>11}"
+                if not isinstance(run, MethodRun):
+                    print(f"{label}  n/a: {run}")
                     continue
-                base = base or seconds
-                epoch = seconds * math.ceil(args.images / args.batch)
-                print(f"{size[0]:>3}x{size[1]:<4} {width:>5} {name:>10} {seconds:8.3f} {seconds / base:6.2f} {epoch:8.1f} {eval_seconds:7.1f}", flush=True)
+                median = statistics.median(run.times)
+                epoch = median * math.ceil(args.images / args.batch)
+                print(f"{label} {median:7.3f} ({min(run.times):5.3f}) {median / base_median:6.2f} {epoch:8.1f} {eval_seconds:7.1f}", flush=True)
 
 
 if __name__ == "__main__":
