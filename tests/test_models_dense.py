@@ -12,14 +12,13 @@ import hashlib
 
 import pytest
 import torch
-from torch import nn
 
 from mtlpareto.config import load_profile
 from mtlpareto.data import DATASETS
 from mtlpareto.data.store import save_processed
 from mtlpareto.errors import ConfigError
 from mtlpareto.methods import METHODS, StepContext, build_method
-from mtlpareto.models import ARCHITECTURES, MODELS, Backbone, StageSpec, build_model
+from mtlpareto.models import MODELS, StageSpec, build_model
 from mtlpareto.models import resnet_aspp
 from mtlpareto.models.hypernet import FunctionalTarget
 from mtlpareto.tasks import TASK_TYPES, MetricMeter, Task
@@ -437,20 +436,29 @@ def dense_toy():
     DATASETS.unregister("test_dense_toy")
 
 
-@pytest.mark.parametrize(("architecture", "method"), [("hard_sharing", "mgda_ub"), ("mtan", "pcgrad")])
-def test_segnet_trains_and_evaluates_through_the_one_loop(dense_toy, tmp_path, architecture, method):
-    prof = load_profile({
+def dense_profile(model: dict, method: str):
+    return load_profile({
         "profile": "toy",
         "profiles": {"toy": {
             "device": "cpu", "seeds": [0],
             "datasets": {"dense": {"kind": "test_dense_toy", "n": 24}},
             "experiments": {"dense": {
-                "dataset": "dense", "model": {"name": "segnet", "architecture": architecture, "width": 0.125},
+                "dataset": "dense", "model": model,
                 "train": {"epochs": 2, "batch_size": 8, "optimizer": "adam", "lr": 0.001},
                 "methods": {method: {}},
             }},
         }},
     })
+
+
+def test_a_misspelt_model_option_is_named_with_its_path(dense_toy):
+    with pytest.raises(ConfigError, match=r"experiments\.dense\.model\.widht: unknown option; accepted: width"):
+        dense_profile({"name": "segnet", "architecture": "mtan", "widht": 0.25}, "uniform")
+
+
+@pytest.mark.parametrize(("architecture", "method"), [("hard_sharing", "mgda_ub"), ("mtan", "pcgrad")])
+def test_segnet_trains_and_evaluates_through_the_one_loop(dense_toy, tmp_path, architecture, method):
+    prof = dense_profile({"name": "segnet", "architecture": architecture, "width": 0.125}, method)
     spec = prof.run_spec(prof.runs()[0])
     save_processed(DenseToyKind.build(None), tmp_path / "dense.pt")
     train_run(spec, tmp_path / "dense.pt", tmp_path / "model.pt", tmp_path / "log.jsonl", progress=False)

@@ -19,6 +19,11 @@ network, 24,981,069 parameters (the constant the MTAN code divides by; tested). 
 SegNet trains on CPU.  Inputs need a height and width divisible by 32 (five poolings).
 Convolutions start from Xavier-normal weights and zero biases, as in the reference.
 
+Unpooling is ``nn.MaxUnpool2d``.  Under ``torch.use_deterministic_algorithms(True, warn_only=True)``
+torch warns that it has no deterministic implementation; with 2x2 stride-2 windows every output
+pixel is written by at most one input, so forward (a scatter) and backward (a gather) are
+deterministic all the same (a gather-based rewrite measured 17x slower per unpooling on CPU).
+
 The stages are listed in ``Backbone.stages`` (taps: an encoder stage's first layer output, a
 decoder stage's unpooled input), so ``architecture: mtan`` can put task attention on them.
 
