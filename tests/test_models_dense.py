@@ -39,6 +39,15 @@ REPRESENTATION_METHODS = {"mgda_ub", "graddrop"}
 NETWORK_METHODS = [name for name in METHODS.names() if METHODS.get(name).learns == "network"]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Small convolutions: a second intra-op thread buys little and spins when CPUs are shared.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def count(params) -> int:
     return sum(p.numel() for p in params)
 

@@ -98,6 +98,8 @@ class MTAN(MTLModel):
 
     def forward_with_representation(self, x: torch.Tensor) -> tuple[list[torch.Tensor], None]:
         taps = self.trunk.forward_stages(x)
+        if len(taps) != len(self.stages):
+            raise ConfigError(f"architecture mtan: {type(self.trunk).__name__}.forward_stages returned {len(taps)} stages, its Backbone.stages lists {len(self.stages)}")
         outputs = []
         for attention, head in zip(self.attention, self.heads):
             feature = None
