@@ -21,6 +21,7 @@ from mtlpareto.methods import METHODS, StepContext, build_method
 from mtlpareto.models import MODELS, StageSpec, build_model
 from mtlpareto.models import resnet_aspp
 from mtlpareto.models.hypernet import FunctionalTarget
+from mtlpareto.models.mtan import MTAN
 from mtlpareto.tasks import TASK_TYPES, MetricMeter, Task
 from mtlpareto.tasks.classification import ClassificationTask
 from mtlpareto.training import evaluate_run, train_run
@@ -30,6 +31,7 @@ SMALL_SEGNET = {"width": 0.125}  # widths 8, 16, 32, 64, 64
 COMBINATIONS = [
     ("segnet", "hard_sharing", SMALL_SEGNET),
     ("segnet", "mtan", SMALL_SEGNET),
+    ("segnet", "mtan_shared_attention", SMALL_SEGNET),
     ("resnet50_aspp", "hard_sharing", {"output_stride": 8}),
     ("resnet50_aspp", "hard_sharing", {"output_stride": 16}),
 ]
@@ -62,7 +64,7 @@ def build_on_meta(name: str, task_outputs: list[int], input_shape: tuple[int, ..
 
 
 SHAPE_CASES = [
-    *[(b, a, o, outputs, h, w) for b, a, o in COMBINATIONS[:2] for outputs, h, w in [([13, 1, 3], 32, 32), ([7], 64, 32), ([2, 5], 32, 64)]],
+    *[(b, a, o, outputs, h, w) for b, a, o in COMBINATIONS[:3] for outputs, h, w in [([13, 1, 3], 32, 32), ([7], 64, 32), ([2, 5], 32, 64)]],
     # A full-width ResNet-50 is slow to build: one case per output stride.
     ("resnet50_aspp", "hard_sharing", {"output_stride": 8}, [13, 1, 3], 64, 32),
     ("resnet50_aspp", "hard_sharing", {"output_stride": 16}, [2, 5], 32, 64),
@@ -160,6 +162,8 @@ def test_bad_options_fail_when_the_model_is_built(name, options, match):
 def test_mtan_needs_a_staged_backbone():
     with pytest.raises(ConfigError, match="architecture mtan needs a staged backbone.*Sequential has no stages"):
         build_model("lenet", [10, 10], (1, 28, 28), architecture="mtan")
+    with pytest.raises(ConfigError, match="architecture mtan_shared_attention needs a staged backbone"):
+        build_model("lenet", [10, 10], (1, 28, 28), architecture="mtan_shared_attention")
     with pytest.raises(ConfigError, match="architecture mtan needs a staged backbone"):
         build_model("resnet50_aspp", [2], (3, 32, 32), architecture="mtan")
 
@@ -247,6 +251,10 @@ def test_segnet_matches_the_reference_parameter_counts():
     assert count(mtan.parameters()) == 44_229_073
     assert count(mtan.attention.parameters()) == 8_953_728
     assert count(mtan.task_parameters()) == 8_953_728 + 111_889
+    # Nash-MTL's own partition: all but the heads' parameters are "shared".
+    nash = build_on_meta("segnet", [13, 1, 3], (3, 288, 384), architecture="mtan_shared_attention")
+    assert count(nash.shared_parameters()) == 44_229_073 - 111_889
+    assert count(nash.task_parameters()) == 111_889
     # MTAN paper Table 3 reports #P. 1.77 for MTAN relative to one single-task network.
     assert round(44_229_073 / 24_981_069, 2) == 1.77
 
@@ -351,20 +359,23 @@ def test_every_network_method_is_covered():
     assert len(NETWORK_METHODS) >= 13 and {"uniform", "mgda", "mgda_ub", "pcgrad"} <= set(NETWORK_METHODS)
 
 
-@pytest.mark.parametrize("architecture", ["hard_sharing", "mtan"])
+@pytest.mark.parametrize("architecture", ["hard_sharing", "mtan", "mtan_shared_attention"])
 @pytest.mark.parametrize("method_name", NETWORK_METHODS)
 def test_every_weighting_method_trains_segnet_on_a_dense_batch(method_name, architecture):
     torch.manual_seed(0)
     model = build_model("segnet", [5, 1], (3, 32, 32), architecture=architecture, **SMALL_SEGNET)
     method = build_method({"name": method_name}, n_tasks=2, **method_options(method_name, 2))
-    before = [p.detach().clone() for p in model.shared_parameters()]
-    if architecture == "mtan" and method_name in REPRESENTATION_METHODS:
-        with pytest.raises(ConfigError, match="architecture MTAN exposes no shared representation; MGDA-UB and GradDrop need one"):
+    # What every task uses: under mtan_shared_attention the "shared" attention of a task that
+    # a method ignores (single_task) rightly keeps its weights, so the check is on the trunk.
+    trunk = lambda: list(MTAN.shared_parameters(model) if isinstance(model, MTAN) else model.shared_parameters())  # noqa: E731
+    before = [p.detach().clone() for p in trunk()]
+    if architecture.startswith("mtan") and method_name in REPRESENTATION_METHODS:
+        with pytest.raises(ConfigError, match=r"architecture MTAN\w* exposes no shared representation; MGDA-UB and GradDrop need one"):
             train_two_steps(model, method, dense_batch())
         return
     weights = train_two_steps(model, method, dense_batch())
     assert weights.shape == (2,) and bool(torch.isfinite(weights).all())
-    after = list(model.shared_parameters())
+    after = trunk()
     changed = [not torch.equal(b, a) for b, a in zip(before, after)]
     assert all(changed), f"{changed.count(False)} of {len(changed)} shared tensors unchanged"
 
@@ -379,6 +390,18 @@ def test_methods_train_the_resnet_aspp_model(method_name):
     assert bool(torch.isfinite(weights).all())
     changed = [not torch.equal(b, a) for b, a in zip(before, model.shared_parameters())]
     assert all(changed)
+
+
+def test_mtan_shared_attention_is_mtan_with_another_partition():
+    x = torch.randn(2, 3, 32, 32)
+    outputs = []
+    for architecture in ("mtan", "mtan_shared_attention"):
+        torch.manual_seed(5)
+        model = build_model("segnet", [2, 1], (3, 32, 32), architecture=architecture, **SMALL_SEGNET)
+        outputs.append(model.forward_with_representation(x))
+    (mtan_out, mtan_z), (shared_out, shared_z) = outputs
+    assert mtan_z is None and shared_z is None
+    assert all(torch.equal(a, b) for a, b in zip(mtan_out, shared_out))
 
 
 def test_mtan_exposes_no_representation_but_hard_sharing_does():

@@ -4,7 +4,7 @@
   the layers of one network for a task list: an encoder and one head per task (`Backbone`).
   A backbone made of resolution stages (segnet) also lists them (`Backbone.stages`), so an
   architecture can act between stages (MTAN's task attention).
-* An architecture (`ARCHITECTURES`: hard_sharing, mtan; MPPS masks, DYMU trees next) wires
+* An architecture (`ARCHITECTURES`: hard_sharing, mtan, mtan_shared_attention; MPPS masks, DYMU trees next) wires
   them into an `MTLModel`, which declares its shared and task-specific parameters and the
   representation that MGDA-UB-style methods differentiate.
 

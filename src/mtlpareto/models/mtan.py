@@ -19,8 +19,11 @@ Task t's head reads masked^t of the last stage.  On segnet this reproduces the r
 channel widths (`model_segnet_mtan.py`, Nash-MTL's `SegNetMtan`) layer for layer.
 
 Shared parameters: the backbone's trunk and the shared transition convolutions; task
-parameters: the attention modules and heads.  (Nash-MTL's `SegNetMtan.shared_parameters`
-counts the attention modules as shared; they belong to one task each, so here they do not.)
+parameters: the attention modules and heads (as CAGrad's NYUv2 code, whose `shared_modules`
+leave the attention out).  Nash-MTL's `SegNetMtan.shared_parameters` instead counts everything
+but the heads as shared, so its MGDA / PCGrad / CAGrad / Nash-MTL steps also combine the
+(per-task) attention gradients; `architecture: mtan_shared_attention` is that partition, for
+reproducing its numbers.
 There is no single shared representation (the attention sits inside the trunk), so
 `forward_with_representation` returns None for z and MGDA-UB / GradDrop fail with a clear
 error; parameter-gradient methods (mgda, pcgrad, cagrad, ...) work.
@@ -120,11 +123,32 @@ class MTAN(MTLModel):
 
 @ARCHITECTURES.register("mtan")
 def mtan(backbone: Backbone) -> MTAN:
+    check_staged(backbone, "mtan")
+    return MTAN(backbone.encoder, backbone.stages, backbone.heads)
+
+
+def check_staged(backbone: Backbone, architecture: str) -> None:
     if backbone.stages is None or not hasattr(backbone.encoder, "forward_stages"):
         raise ConfigError(
-            f"architecture mtan needs a staged backbone (one listing Backbone.stages, e.g. segnet); "
+            f"architecture {architecture} needs a staged backbone (one listing Backbone.stages, e.g. segnet); "
             f"{type(backbone.encoder).__name__} has no stages"
         )
     if not backbone.stages:
-        raise ConfigError("architecture mtan: the backbone lists no stages")
-    return MTAN(backbone.encoder, backbone.stages, backbone.heads)
+        raise ConfigError(f"architecture {architecture}: the backbone lists no stages")
+
+
+class MTANSharedAttention(MTAN):
+    """MTAN with Nash-MTL's partition: everything but the heads is "shared" (attention included)."""
+
+    def shared_parameters(self) -> Iterator[nn.Parameter]:
+        yield from super().shared_parameters()
+        yield from self.attention.parameters()
+
+    def task_parameters(self) -> Iterator[nn.Parameter]:
+        yield from self.heads.parameters()
+
+
+@ARCHITECTURES.register("mtan_shared_attention")
+def mtan_shared_attention(backbone: Backbone) -> MTANSharedAttention:
+    check_staged(backbone, "mtan_shared_attention")
+    return MTANSharedAttention(backbone.encoder, backbone.stages, backbone.heads)
