@@ -1,8 +1,10 @@
 """MTL networks: a backbone (what computes) and an architecture (what is shared), two registries.
 
-* A backbone (`MODELS`: lenet, resnet18, convnet, decision_vector) builds the layers of one
-  network for a task list: an encoder and one head per task (`Backbone`).
-* An architecture (`ARCHITECTURES`: hard_sharing; MTAN, MPPS masks, DYMU trees next) wires
+* A backbone (`MODELS`: lenet, resnet18, convnet, decision_vector, segnet, resnet50_aspp) builds
+  the layers of one network for a task list: an encoder and one head per task (`Backbone`).
+  A backbone made of resolution stages (segnet) also lists them (`Backbone.stages`), so an
+  architecture can act between stages (MTAN's task attention).
+* An architecture (`ARCHITECTURES`: hard_sharing, mtan, mtan_shared_attention; MPPS masks, DYMU trees next) wires
   them into an `MTLModel`, which declares its shared and task-specific parameters and the
   representation that MGDA-UB-style methods differentiate.
 
@@ -21,12 +23,44 @@ from torch import nn
 from mtlpareto.registry import Registry
 
 
+STAGE_DIRECTIONS = ("down", "up")
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage (a block at one resolution) of a staged encoder, as attention architectures see it.
+
+    * `tap_channels`: channels of the stage's *tap*, the feature a task's attention reads
+      (MTAN: the first convolution's output in an encoder stage, the upsampled input in a
+      decoder stage);
+    * `out_channels`: channels of the stage's output, which a task's attention mask multiplies;
+    * `direction`: "down" if the next stage runs on this output pooled 2x2 (an encoder stage),
+      "up" if this stage runs on the previous output upsampled 2x (a decoder stage).
+    Tap and output of one stage have the same height and width.
+    """
+
+    tap_channels: int
+    out_channels: int
+    direction: str
+
+    def __post_init__(self) -> None:
+        if self.direction not in STAGE_DIRECTIONS:
+            raise ValueError(f"StageSpec.direction must be one of {STAGE_DIRECTIONS}, got {self.direction!r}")
+
+
 @dataclass
 class Backbone:
-    """The layers of a network: `encoder(x)` is shared input processing, `heads[t]` task t's output layers."""
+    """The layers of a network: `encoder(x)` is shared input processing, `heads[t]` task t's output layers.
+
+    `stages` (optional; None for unstaged backbones) lists the encoder's stages in the order
+    they run.  A backbone that sets it promises `encoder.forward_stages(x)`, returning one
+    `(tap, output)` pair per stage from the same computation as `encoder(x)`, whose result is
+    the last stage's output; the heads read tensors with that stage's `out_channels`.
+    """
 
     encoder: nn.Module
     heads: list[nn.Module]
+    stages: list[StageSpec] | None = None
 
 
 class MTLModel(nn.Module):
@@ -89,6 +123,9 @@ def build_model(name: str, task_outputs: list[int], input_shape: tuple[int, ...]
 # Registry lines: one per backbone or architecture file.
 from mtlpareto.models import hard_sharing  # noqa: E402,F401
 from mtlpareto.models import lenet, resnet, convnet, decision_vector  # noqa: E402,F401
+from mtlpareto.models import segnet  # noqa: E402,F401
+from mtlpareto.models import mtan  # noqa: E402,F401
+from mtlpareto.models import resnet_aspp  # noqa: E402,F401
 from mtlpareto.models.hard_sharing import HardSharing  # noqa: E402
 
-__all__ = ["ARCHITECTURES", "Backbone", "HardSharing", "MODELS", "MTLModel", "build_model"]
+__all__ = ["ARCHITECTURES", "Backbone", "HardSharing", "MODELS", "MTLModel", "StageSpec", "build_model"]
