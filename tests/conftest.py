@@ -69,5 +69,6 @@ def long_frame(rows: list[list]):
     df = pd.DataFrame(rows, columns=COLUMNS[:10])
     df["higher_is_better"] = df.metric == "accuracy"
     df["primary"] = df.metric == "accuracy"
+    df["task_order"] = df.task.map({t: i for i, t in enumerate(dict.fromkeys(df.task))})
     df["source"] = None
     return df[COLUMNS]

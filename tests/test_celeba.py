@@ -304,19 +304,17 @@ def test_resnet18_is_deterministic_for_a_seed():
 def test_resnet18_pretrained_needs_local_weights(tmp_path, monkeypatch):
     from mtlpareto.models import resnet
 
-    old = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    try:
-        with pytest.raises(ConfigError, match=r"resnet18-f37072fd\.pth.*not downloaded"):
-            build_model("resnet18", [2], (3, 64, 64), pretrained=True)
-        # a file under the official name whose bytes do not match the hash in the name
-        path, _ = resnet.pretrained_weights_path()
-        path.parent.mkdir(parents=True)
-        torch.save({}, path)
-        with pytest.raises(ConfigError, match="corrupt"):
-            build_model("resnet18", [2], (3, 64, 64), pretrained=True)
-    finally:
-        torch.hub.set_dir(old)
+    # torch.hub keeps a set_dir() for good; monkeypatch restores the "unset" state after the test,
+    # so later tests still follow TORCH_HOME.
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
+    with pytest.raises(ConfigError, match=r"resnet18-f37072fd\.pth.*not downloaded"):
+        build_model("resnet18", [2], (3, 64, 64), pretrained=True)
+    # a file under the official name whose bytes do not match the hash in the name
+    path, _ = resnet.pretrained_weights_path()
+    path.parent.mkdir(parents=True)
+    torch.save({}, path)
+    with pytest.raises(ConfigError, match="corrupt"):
+        build_model("resnet18", [2], (3, 64, 64), pretrained=True)
     # a local file without a hash in its name is loaded as is
     from torchvision.models import resnet18 as tv_resnet18
 

@@ -10,6 +10,7 @@ from mtlpareto.metrics.tables import TABLES, to_markdown
 
 # task -> metric -> (higher is better, primary)
 METRICS = {"semantic": {"miou": (True, True), "pixel_acc": (True, False)}, "depth": {"abs_err": (False, True), "rel_err": (False, False)}}
+ORDER = {"semantic": 0, "depth": 1}
 SINGLE = {"semantic": {"miou": 0.40, "pixel_acc": 0.80}, "depth": {"abs_err": 0.50, "rel_err": 0.20}}
 UNIFORM = [  # two seeds
     {"semantic": {"miou": 0.44, "pixel_acc": 0.84}, "depth": {"abs_err": 0.45, "rel_err": 0.22}},
@@ -25,8 +26,8 @@ def _frame() -> pd.DataFrame:
             for task, metrics in scores.items():
                 for metric, value in metrics.items():
                     higher, primary = METRICS[task][metric]
-                    rows.append(["scenes", method, variant, seed, None, task_index, split, task, metric, value, higher, primary, None])
-                rows.append(["scenes", method, variant, seed, None, task_index, split, task, "loss", 1.0, False, False, None])
+                    rows.append(["scenes", method, variant, seed, None, task_index, split, task, metric, value, higher, primary, ORDER[task], None])
+                rows.append(["scenes", method, variant, seed, None, task_index, split, task, "loss", 1.0, False, False, ORDER[task], None])
 
     for seed, scores in enumerate(UNIFORM):
         add("uniform", "default", seed, None, scores)
@@ -66,3 +67,4 @@ def test_markdown_headers_carry_each_columns_direction():
     md = to_markdown(TABLES.get("dense")(_frame()), "scenes: dense", "scenes")
     header = md.splitlines()[2]
     assert "semantic miou ↑" in header and "depth abs_err ↓" in header and "Δm, one metric per task [%] ↑" in header
+    assert header.index("semantic miou") < header.index("semantic pixel_acc") < header.index("depth abs_err")  # task order, primary first

@@ -150,7 +150,7 @@ def test_toy_components_train_and_evaluate_through_the_one_loop(toy_components, 
     record = evaluate_run(spec, data, tmp_path / "model.pt")
     assert set(record["splits"]) == {"val", "test"}
     assert set(record["splits"]["test"]) == {"a", "b"} and set(record["splits"]["test"]["a"]) == {"mse"}
-    assert record["tasks"]["a"] == {"type": "toy_scalar_regression", "primary": "mse", "higher_is_better": {"mse": False}}
+    assert record["tasks"]["a"] == {"type": "toy_scalar_regression", "order": 0, "primary": "mse", "higher_is_better": {"mse": False}}
     # Trained: better than predicting 0 (the targets' variance is about 1.25 and 2.25).
     untrained_mse = {k: float((v ** 2).mean()) for k, v in data["test"][1].items()}
     assert all(record["splits"]["test"][k]["mse"] < untrained_mse[k] for k in ("a", "b"))
@@ -165,5 +165,5 @@ def test_a_representation_method_on_an_architecture_without_one_fails_clearly(to
 
 
 def test_unknown_architecture_is_named_with_its_path(toy_components):
-    with pytest.raises(ConfigError, match=r"experiments\.toy\.model\.architecture: unknown architecture 'mtan'"):
-        _profile({"uniform": {}}, architecture="mtan")
+    with pytest.raises(ConfigError, match=r"experiments\.toy\.model\.architecture: unknown architecture 'no_such_architecture'"):
+        _profile({"uniform": {}}, architecture="no_such_architecture")

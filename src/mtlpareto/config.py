@@ -310,6 +310,10 @@ def build_components(profile: Profile) -> int:
         tasks = dataset_tasks(ds_spec)
         shape = dataset_input_shape(ds_spec)
         options = {k: v for k, v in exp["model"].items() if k != "name"}
+        # Pretrained weight files are checked when a run starts, not here: validation may run
+        # on another machine than training (a laptop, a cluster's login node).
+        if options.get("pretrained") is True:
+            options["pretrained"] = False
         with torch.device("meta"):
             _at(f"{where}.model", lambda: build_model(exp["model"]["name"], [t.out_channels for t in tasks], shape, **options))
         built += 1

@@ -34,7 +34,8 @@ def _render(type_name: str, value: np.ndarray, reference: np.ndarray | None) -> 
         ref = (reference[0] if reference.ndim == 3 else reference) if reference is not None else depth
         valid = ref[ref > 0]
         lo, hi = (float(valid.min()), float(valid.max())) if valid.size else (0.0, 1.0)
-        return np.ma.masked_where(depth <= 0, depth), {"cmap": "viridis", "vmin": lo, "vmax": hi}
+        shown = np.ma.masked_where(depth <= 0, depth) if reference is None else depth  # 0: invalid ground truth only
+        return shown, {"cmap": "viridis", "vmin": lo, "vmax": hi}
     if type_name == "surface_normals":
         n = value / np.clip(np.linalg.norm(value, axis=0, keepdims=True), 1e-8, None)
         rgb = np.clip((n.transpose(1, 2, 0) + 1) / 2, 0, 1)
@@ -65,16 +66,20 @@ def dense_predictions_figure(df: "pd.DataFrame", title: str) -> "plt.Figure":
     from mtlpareto.tasks import index_targets, task_targets
     from mtlpareto.training.evaluate import load_trained_model
 
+    from mtlpareto.data import dataset_tasks
+
     records = {(r["method"], r["variant"], r["seed"]): r for r in run_records(df)}
     first = next(iter(records.values()))
-    types = {name: info["type"] for name, info in first["tasks"].items()}
+    data = load_processed(first["files"]["dataset"])
+    _, spec = load_trained_model(first["files"]["checkpoint"], data)
+    task_objects = dataset_tasks(spec["dataset"])  # the heads' order
+    tasks = [t.name for t in task_objects]
+    types = {t.name: t.type_name for t in task_objects}
     primary = df[df.primary].metric.iloc[0]
     chosen = method_summary(df, primary).drop_duplicates("method")  # the entry each table row shows
-    data = load_processed(first["files"]["dataset"])
     x, y = data["test"]
     index = torch.tensor([IMAGE_INDEX])
     image = prepare_inputs(x[index], {k: v for k, v in data.get("meta", {}).items() if k not in ("mean", "std")})[0]
-    tasks = list(types)
 
     rows = []
     for entry in chosen.itertuples():
@@ -86,16 +91,13 @@ def dense_predictions_figure(df: "pd.DataFrame", title: str) -> "plt.Figure":
             keys = {t: (entry.method, entry.variant, seed) for t in tasks}
         outputs = {}
         for t in tasks:
-            record = records[keys[t]]
-            model, spec = load_trained_model(record["files"]["checkpoint"], data)
+            model, _ = load_trained_model(records[keys[t]]["files"]["checkpoint"], data)
             with torch.no_grad():
                 out = model(prepare_inputs(x[index], data.get("meta", {})))
             outputs[t] = out[tasks.index(t)][0].float().numpy()
         rows.append((method_label(entry.method), outputs))
 
-    from mtlpareto.data import dataset_tasks
-
-    truth_list = task_targets(index_targets(y, index), dataset_tasks(spec["dataset"]))
+    truth_list = task_targets(index_targets(y, index), task_objects)
     truth = {t: v[0].float().numpy() for t, v in zip(tasks, truth_list)}
     fig, axes = plt.subplots(len(rows) + 1, len(tasks) + 1, figsize=(2.2 * (len(tasks) + 1), 1.8 * (len(rows) + 1)), squeeze=False)
     axes[0, 0].imshow(np.clip(image.permute(1, 2, 0).numpy(), 0, 1))

@@ -9,7 +9,7 @@ import pandas as pd
 
 from mtlpareto.errors import ConfigError
 
-COLUMNS = ["experiment", "method", "variant", "seed", "preference", "task_index", "split", "task", "metric", "value", "higher_is_better", "primary", "source"]
+COLUMNS = ["experiment", "method", "variant", "seed", "preference", "task_index", "split", "task", "metric", "value", "higher_is_better", "primary", "task_order", "source"]
 
 
 def load_metrics(paths: list[Path]) -> pd.DataFrame:
@@ -38,6 +38,7 @@ def load_metrics(paths: list[Path]) -> pd.DataFrame:
                             "value": value,
                             "higher_is_better": bool(directions[task]["higher_is_better"][metric]),
                             "primary": directions[task]["primary"] == metric,
+                            "task_order": directions[task]["order"],  # the dataset's task order (JSON keys are sorted)
                             "source": str(path),
                         }
                     )

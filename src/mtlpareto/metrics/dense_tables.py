@@ -23,7 +23,9 @@ DELTA_M_COLUMNS = {"per_task": "Δm, one metric per task [%]", "every_metric": "
 
 
 def _metric_keys(df: "pd.DataFrame") -> tuple[list[tuple[str, str]], list[tuple[str, str]], dict[tuple[str, str], bool]]:
-    shown = df[df.metric != "loss"][["task", "metric", "higher_is_better", "primary"]].drop_duplicates(["task", "metric"])
+    shown = df[df.metric != "loss"][["task", "task_order", "metric", "higher_is_better", "primary"]].drop_duplicates(["task", "metric"])
+    # Columns in the tasks' order (the dataset's), each task's primary metric first.
+    shown = shown.sort_values(["task_order", "primary"], ascending=[True, False], kind="stable")
     every = [(r.task, r.metric) for r in shown.itertuples()]
     primary = [(r.task, r.metric) for r in shown.itertuples() if r.primary]
     return every, primary, {(r.task, r.metric): bool(r.higher_is_better) for r in shown.itertuples()}
@@ -38,11 +40,9 @@ def dense_table(df: "pd.DataFrame", split: str = "test") -> "pd.DataFrame":
     every, primary, higher = _metric_keys(df)
     rows = []
     chosen: dict[str, tuple[str, str]] = {}  # method -> (label, variant)
-    for metric in dict.fromkeys(m for _, m in every):
-        summary = method_summary(df, metric, split=split)
-        for r in summary.itertuples():
-            if (r.task, metric) not in higher:
-                continue
+    summaries = {metric: method_summary(df, metric, split=split) for metric in dict.fromkeys(m for _, m in every)}
+    for task, metric in every:
+        for r in summaries[metric][summaries[metric].task == task].itertuples():
             chosen[r.method] = (r.label, r.variant)
             rows.append({"method": r.method, "label": r.label, "variant": r.variant, "task": r.task, "column": f"{r.task} {metric}", "metric": metric,
                          "higher_is_better": higher[(r.task, metric)], "mean": r.mean, "std": r.std, "n_seeds": r.n_seeds})

@@ -45,7 +45,7 @@ def read_checkpoint(checkpoint_path: Path) -> dict:
 def task_directions(tasks: list[Task]) -> dict[str, dict]:
     """Per task its type, primary metric and each metric's direction: written into metrics.json
     so tables and model selection read directions from the tasks, not from assumptions."""
-    return {t.name: {"type": t.type_name, "primary": t.primary, "higher_is_better": dict(t.metrics)} for t in tasks}
+    return {t.name: {"type": t.type_name, "order": i, "primary": t.primary, "higher_is_better": dict(t.metrics)} for i, t in enumerate(tasks)}
 
 
 def problem_for(spec: dict, data: dict, tasks: list[Task], device: torch.device | str = "cpu") -> Problem:
