@@ -184,7 +184,8 @@ def stages(profile: Profile, params_file: str = "params.yaml") -> list[Stage]:
         for table in exp.get("tables", []):
             out.append(Stage(f"table-{exp_name}-{table}", COMMANDS["table"].format(experiment=exp_name, table=table, **fmt), metrics + [PUBLISHED, f"{CODE_DEP}/metrics"], outs=table_paths(profile, exp_name, table)))
         for figure in exp.get("figures", []):
-            out.append(Stage(f"figure-{exp_name}-{figure}", COMMANDS["figure"].format(experiment=exp_name, figure=figure, **fmt), metrics + [f"{CODE_DEP}/figures"], outs=figure_paths(profile, exp_name, figure)))
+            # Figures draw the papers' points (PUBLISHED) and may load the runs' models (dense predictions).
+            out.append(Stage(f"figure-{exp_name}-{figure}", COMMANDS["figure"].format(experiment=exp_name, figure=figure, **fmt), metrics + [PUBLISHED, CODE_DEP], outs=figure_paths(profile, exp_name, figure)))
     return out
 
 

@@ -24,7 +24,8 @@ rule figure:
     wildcard_constraints:
         experiment=EXPERIMENT_NAMES,
     input:
-        lambda wc: P.experiment_metrics(PROFILE, wc.experiment),
+        metrics=lambda wc: P.experiment_metrics(PROFILE, wc.experiment),
+        published=P.PUBLISHED,
     output:
         png=update(here(P.FIGURE).replace("{ext}", "png")),
         pdf=update(here(P.FIGURE).replace("{ext}", "pdf")),

@@ -13,13 +13,11 @@ and MPPS's tables give them.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
-import torch.nn.functional as F
 
 from mtlpareto.errors import ConfigError
 from mtlpareto.tasks import TASK_TYPES, MetricMeter, Task
+from mtlpareto.tasks.classification import ClassificationTask
 
 IGNORE_INDEX = -1
 
@@ -79,35 +77,25 @@ class _ConfusionMeter(MetricMeter):
 
 
 @TASK_TYPES.register("segmentation")
-class SegmentationTask(Task):
-    """Per-pixel `n_classes`-way classification of a label map; see the module docstring."""
+class SegmentationTask(ClassificationTask):
+    """Per-pixel `n_classes`-way classification of a label map; see the module docstring.
+
+    The loss is classification's (cross-entropy over the labelled pixels); the metrics come from
+    the confusion matrix of the whole split.
+    """
 
     type_name = "segmentation"
     metrics = {"miou": True, "pixel_acc": True, "loss": False}
     primary = "miou"
 
     def __init__(self, name: str, n_classes: int, ignore_index: int = IGNORE_INDEX) -> None:
-        super().__init__(name)
-        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
-            raise ConfigError(f"task {name!r}: n_classes must be an integer >= 2, got {n_classes!r}")
+        super().__init__(name, n_classes, ignore_index)
         if isinstance(ignore_index, bool) or not isinstance(ignore_index, int) or 0 <= ignore_index < n_classes:
             raise ConfigError(f"task {name!r}: ignore_index must be an integer outside 0..{n_classes - 1}, got {ignore_index!r}")
-        self.n_classes = n_classes
-        self.ignore_index = ignore_index
-
-    @property
-    def out_channels(self) -> int:
-        return self.n_classes
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         _check_shapes(self, output, target, self.n_classes, 3)
-        target = target.long()
-        count = (target != self.ignore_index).sum().clamp_min(1)
-        # Sum / labelled pixels: a batch without any labelled pixel gives 0 (zero gradient), not NaN.
-        return F.cross_entropy(output, target, ignore_index=self.ignore_index, reduction="sum") / count
+        return super().loss(output, target.long())
 
     def meter(self) -> MetricMeter:
         return _ConfusionMeter(self)
-
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "n_classes": self.n_classes, "ignore_index": self.ignore_index}

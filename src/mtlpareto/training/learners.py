@@ -170,10 +170,3 @@ class HyperNetworkLearner(Learner):
 LEARNERS: Registry[type[Learner]] = Registry("learner")
 LEARNERS.register("network")(NetworkLearner)
 LEARNERS.register("hypernetwork")(HyperNetworkLearner)
-
-
-def learner_kind(method_name: str) -> str:
-    from mtlpareto.methods import METHODS
-
-    return METHODS.get(method_name).learns
-
