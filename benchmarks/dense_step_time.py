@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from mtlpareto.errors import ConfigError
-from mtlpareto.methods import METHODS, StepContext, build_method
+from mtlpareto.methods import StepContext, build_method, standalone_options
 from mtlpareto.models import build_model
 from mtlpareto.tasks.classification import ClassificationTask
 
@@ -42,13 +42,6 @@ def dense_losses(outputs: list[torch.Tensor], labels: torch.Tensor, depth: torch
     return torch.stack([SEGMENTATION.loss(outputs[0], labels), depth_loss, normal_loss])
 
 
-def method_options(name: str, n_tasks: int) -> dict:
-    sweep = METHODS.get(name).sweep
-    if sweep == "preferences":
-        return {"preference": tuple([1.0 / n_tasks] * n_tasks)}
-    if sweep == "tasks":
-        return {"task": 0}
-    return {}
 
 
 class MethodRun:
@@ -58,7 +51,7 @@ class MethodRun:
         torch.manual_seed(0)
         h, w = size
         self.model = build_model("segnet", [N_CLASSES, 1, 3], (3, h, w), architecture=architecture, width=width)
-        self.method = build_method({"name": method_name}, n_tasks=3, **method_options(method_name, 3))
+        self.method = build_method({"name": method_name}, n_tasks=3, **standalone_options(method_name, 3))
         self.optimizer = torch.optim.Adam(list(self.model.parameters()) + self.method.parameters(), lr=1e-4)
         g = torch.Generator().manual_seed(0)
         self.x = torch.rand(batch, 3, h, w, generator=g)

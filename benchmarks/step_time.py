@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from mtlpareto.methods import METHODS, StepContext, build_method
+from mtlpareto.methods import StepContext, build_method, standalone_options
 from mtlpareto.models import build_model
 from mtlpareto.solvers import min_norm_weights
 from mtlpareto.training.loop import resolve_jacobian_mode
@@ -37,13 +37,6 @@ from mtlpareto.training.loop import resolve_jacobian_mode
 INPUT_SHAPES = {"lenet": (1, 28, 28), "resnet18": (3, 64, 64)}
 
 
-def _method_kwargs(name: str, n_tasks: int) -> dict:
-    sweep = METHODS.get(name).sweep if name in METHODS else "none"
-    if sweep == "preferences":
-        return {"preference": tuple([1.0 / n_tasks] * n_tasks)}
-    if sweep == "tasks":
-        return {"task": 0}
-    return {}
 
 
 class LibMTLStyleMGDA:
@@ -70,7 +63,7 @@ def make_method(name: str, n_tasks: int):
         method = build_method({"name": "mgda_ub"}, n_tasks=n_tasks)
         method.uses_representation = False  # no head copies: the vmapped Jacobian through all heads
         return method
-    return build_method({"name": name}, n_tasks=n_tasks, **_method_kwargs(name, n_tasks))
+    return build_method({"name": name}, n_tasks=n_tasks, **standalone_options(name, n_tasks))
 
 
 def _setup(name: str, n_tasks: int, model_name: str, batch: int, device: torch.device):
@@ -89,12 +82,7 @@ def _step(model, method, opt, x, y, i: int, jacobian: str, device: torch.device)
         torch.cuda.synchronize()
     start = time.perf_counter()
     opt.zero_grad(set_to_none=True)
-    # The training loop's forward (training/learners.py NetworkLearner.step).
-    copies = None
-    if method.uses_representation:
-        outputs, z, copies = model.forward_with_task_representations(x)
-    else:
-        outputs, z = model.forward_with_representation(x)
+    outputs, z, copies = model.forward_for_step(x, method.uses_representation)  # the training loop's forward
     losses = torch.stack([F.cross_entropy(o, y[:, t]) for t, o in enumerate(outputs)])
     method.backward(StepContext(model, losses, z, step=i, jacobian=jacobian, task_representations=copies))
     opt.step()

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from mtlpareto.errors import ConfigError
-from mtlpareto.methods import METHODS, StepContext, build_method
+from mtlpareto.methods import METHODS, StepContext, build_method, standalone_options
 from mtlpareto.models import build_model
 
 from method_helpers import BASELINES, PREFS, _mtl, _forward, _data, _flat_grad, _kwargs, _options
@@ -85,31 +85,20 @@ def test_every_baseline_is_registered_with_a_label():
     assert METHODS.get("pareto_mtl").sweep == "preferences"
 
 
-def _method_kwargs(name: str, n_tasks: int) -> dict:
-    sweep = METHODS.get(name).sweep
-    if sweep == "preferences":
-        return {"preference": tuple([1.0 / n_tasks] * n_tasks)}
-    if sweep == "tasks":
-        return {"task": 0}
-    return {}
 
 
 @pytest.mark.parametrize("name", METHODS.names())
 def test_every_method_trains_two_steps_and_moves_the_shared_weights(name):
     torch.manual_seed(0)
     model = build_model("lenet", [10, 10], (1, 28, 28))
-    method = build_method({"name": name}, n_tasks=2, **_method_kwargs(name, 2))
+    method = build_method({"name": name}, n_tasks=2, **standalone_options(name, 2))
     optimizer = torch.optim.SGD(list(model.parameters()) + method.parameters(), lr=0.05)
     before = [p.detach().clone() for p in model.shared_parameters()]
     g = torch.Generator().manual_seed(1)
     for step in range(2):
         x, y = torch.randn(32, 1, 28, 28, generator=g), torch.randint(0, 10, (32, 2), generator=g)
         optimizer.zero_grad()
-        # The training loop's forward (NetworkLearner.step): head copies for representation methods.
-        if method.uses_representation:
-            outputs, z, copies = model.forward_with_task_representations(x)
-        else:
-            (outputs, z), copies = model.forward_with_representation(x), None
+        outputs, z, copies = model.forward_for_step(x, method.uses_representation)  # the training loop's forward
         losses = torch.stack([nn.functional.cross_entropy(o, y[:, t]) for t, o in enumerate(outputs)])
         weights = method.backward(StepContext(model, losses, z, step=step, task_representations=copies))
         assert weights.shape == (2,) and torch.isfinite(weights).all()

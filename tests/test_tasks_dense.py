@@ -172,15 +172,6 @@ def test_dense_tasks_are_registered_and_rebuild_from_their_config(task):
     assert task.primary in task.metrics
 
 
-def _method_kwargs(name: str, n_tasks: int) -> dict:
-    from mtlpareto.methods import METHODS
-
-    sweep = METHODS.get(name).sweep
-    if sweep == "preferences":
-        return {"preference": tuple([1.0 / n_tasks] * n_tasks)}
-    if sweep == "tasks":
-        return {"task": 0}
-    return {}
 
 
 def _all_method_names() -> list[str]:
@@ -195,7 +186,7 @@ def test_every_method_trains_two_steps_on_a_dense_batch_and_moves_the_shared_wei
     from torch import nn
 
     from mtlpareto.data.scenes import ScenesKind
-    from mtlpareto.methods import StepContext, build_method
+    from mtlpareto.methods import StepContext, build_method, standalone_options
     from mtlpareto.models.hard_sharing import HardSharing
 
     torch.manual_seed(0)
@@ -205,7 +196,7 @@ def test_every_method_trains_two_steps_on_a_dense_batch_and_moves_the_shared_wei
     targets = [data["train"][1][t.name] for t in tasks]
     encoder = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
     model = HardSharing(encoder, [nn.Conv2d(8, t.out_channels, 1) for t in tasks])
-    method = build_method({"name": name}, n_tasks=3, **_method_kwargs(name, 3))
+    method = build_method({"name": name}, n_tasks=3, **standalone_options(name, 3))
     optimizer = torch.optim.SGD(list(model.parameters()) + method.parameters(), lr=0.05)
     before = [p.detach().clone() for p in model.shared_parameters()]
     for step in range(2):

@@ -5,6 +5,7 @@ is a `MTLParetoError` that says which file and what to do, never a traceback.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -73,6 +74,15 @@ def atomic_write_text(text: str, path: Path) -> None:
 
 def atomic_write_json(obj: Any, path: Path) -> None:
     atomic_write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", path)
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_torch_file(path: Path, what: str, fix: str, map_location: Any = "cpu", weights_only: bool = False) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from mtlpareto.data import DATASETS
@@ -10,14 +9,7 @@ from mtlpareto.tasks import Task
 from mtlpareto.tasks.classification import ClassificationTask
 from mtlpareto.data.multimnist import build_multimnist_dataset
 from mtlpareto.data.sources import fetch_torchvision, load_mnist5k_path
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from mtlpareto.io import sha256_file
 
 
 @DATASETS.register("multimnist")
@@ -38,7 +30,7 @@ class MultiMNISTKind:
         for source in sorted({spec["left_source"], spec["right_source"]}):
             if source == "mnist5k":
                 path = load_mnist5k_path()
-                manifest[source] = {"file": path.name, "sha256": _sha256(path)}
+                manifest[source] = {"file": path.name, "sha256": sha256_file(path)}
             else:
                 fetch_torchvision(source, root, download=spec["download"], mirror=spec["mirror"])
                 manifest[source] = {"root": str(root), "verified": "torchvision md5"}

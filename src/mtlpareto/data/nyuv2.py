@@ -23,7 +23,6 @@ float16 [N, 3, H, W]}; images uint8 [N, 3, H, W].
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import urllib.request
 import zipfile
@@ -33,6 +32,7 @@ from mtlpareto.data import DATASETS
 from mtlpareto.data.dense_layout import DenseProblem, check_augment, hold_out, layout_description, read_split, split_size
 from mtlpareto.data.scene_renderer import NYU13_CLASSES
 from mtlpareto.errors import ConfigError, DatasetMissingError
+from mtlpareto.io import sha256_file
 from mtlpareto.tasks import Task
 from mtlpareto.tasks.depth import DepthTask
 from mtlpareto.tasks.normals import SurfaceNormalTask
@@ -74,14 +74,6 @@ def _describe(folder: Path, height: int, width: int, reason: str) -> str:
     )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_counts(folder: Path, height: int, width: int, check_counts: bool) -> dict[str, int]:
     counts = {}
     for split in ("train", "val"):
@@ -102,7 +94,7 @@ def _fetch_archive(folder: Path, source: str, sha256: str | None, height: int, w
             shutil.copyfile(Path(source.removeprefix("file://")).expanduser(), archive)
     except Exception as err:  # network and file errors come in many types: report them with the manual route
         raise DatasetMissingError(_describe(folder, height, width, f"could not get {source}: {type(err).__name__}: {err}")) from err
-    found = _sha256(archive)
+    found = sha256_file(archive)
     if sha256 is not None and found != sha256.lower():
         archive.unlink()
         raise DatasetMissingError(f"{source}: SHA-256 mismatch (expected {sha256}, found {found}); the archive is corrupt or not the published one")

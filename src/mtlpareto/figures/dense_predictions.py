@@ -81,6 +81,15 @@ def dense_predictions_figure(df: "pd.DataFrame", title: str) -> "plt.Figure":
     index = torch.tensor([IMAGE_INDEX])
     image = prepare_inputs(x[index], {k: v for k, v in data.get("meta", {}).items() if k not in ("mean", "std")})[0]
 
+    predictions: dict[tuple, list] = {}  # run key -> its outputs on the image (each model run once)
+
+    def predict(key: tuple) -> list:
+        if key not in predictions:
+            model, _ = load_trained_model(records[key]["files"]["checkpoint"], data)
+            with torch.no_grad():
+                predictions[key] = [out[0].float().numpy() for out in model(prepare_inputs(x[index], data.get("meta", {})))]
+        return predictions[key]
+
     rows = []
     for entry in chosen.itertuples():
         if entry.method == "single_task":
@@ -89,13 +98,7 @@ def dense_predictions_figure(df: "pd.DataFrame", title: str) -> "plt.Figure":
         else:
             seed = min(s for m, v, s in records if m == entry.method and v == entry.variant)
             keys = {t: (entry.method, entry.variant, seed) for t in tasks}
-        outputs = {}
-        for t in tasks:
-            model, _ = load_trained_model(records[keys[t]]["files"]["checkpoint"], data)
-            with torch.no_grad():
-                out = model(prepare_inputs(x[index], data.get("meta", {})))
-            outputs[t] = out[tasks.index(t)][0].float().numpy()
-        rows.append((method_label(entry.method), outputs))
+        rows.append((method_label(entry.method), {t: predict(keys[t])[tasks.index(t)] for t in tasks}))
 
     truth_list = task_targets(index_targets(y, index), task_objects)
     truth = {t: v[0].float().numpy() for t, v in zip(tasks, truth_list)}

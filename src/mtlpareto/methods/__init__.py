@@ -29,6 +29,17 @@ def build_method(
     return cls(n_tasks=n_tasks, preference=preference, task=task, **options)
 
 
+def standalone_options(name: str, n_tasks: int) -> dict:
+    """What a sweeping method needs when built outside a run matrix (benchmarks, tests): the
+    uniform preference for preference sweeps, task 0 for per-task methods."""
+    sweep = METHODS.get(name).sweep
+    if sweep == "preferences":
+        return {"preference": tuple([1.0 / n_tasks] * n_tasks)}
+    if sweep == "tasks":
+        return {"task": 0}
+    return {}
+
+
 # Registry lines: one per method file.
 from mtlpareto.methods import single_task, uniform, linear, mgda, mgda_ub, uncertainty, gradnorm, dwa, rlw, pcgrad, cagrad, graddrop, pareto_mtl  # noqa: E402,F401
 from mtlpareto.methods import nash_mtl, aligned_mtl, imtl, famo  # noqa: E402,F401
@@ -36,4 +47,4 @@ from mtlpareto.methods import ctrl_linear, ctrl_pareto, phn_ls, phn_epo  # noqa:
 
 from mtlpareto.methods.api import MTLStep  # noqa: E402
 
-__all__ = ["METHODS", "MTLStep", "Method", "StepContext", "build_method"]
+__all__ = ["METHODS", "MTLStep", "Method", "StepContext", "build_method", "standalone_options"]

@@ -90,6 +90,14 @@ class MTLModel(nn.Module):
         outputs, z = self.forward_with_representation(x)
         return outputs, z, None
 
+    def forward_for_step(self, x: torch.Tensor, head_copies: bool) -> tuple[list[torch.Tensor], torch.Tensor | None, list[torch.Tensor] | None]:
+        """The training step's forward: outputs, z and, when `head_copies` (a method that only
+        needs representation gradients, `Method.uses_representation`), each head's copy of z."""
+        if head_copies:
+            return self.forward_with_task_representations(x)
+        outputs, z = self.forward_with_representation(x)
+        return outputs, z, None
+
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.forward_with_representation(x)[0]
 

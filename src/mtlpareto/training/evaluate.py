@@ -61,7 +61,11 @@ def load_controllable(checkpoint_path: Path, device: str = "cpu") -> Controllabl
     `model.set_preference(p)` then `model(model.prepare_inputs(x))`; `model.tasks` lists the
     tasks, `model.spec` the run's settings.
     """
-    state = read_checkpoint(checkpoint_path)
+    return controllable_from_state(read_checkpoint(checkpoint_path), checkpoint_path, device)
+
+
+def controllable_from_state(state: dict, checkpoint_path: Path, device: str = "cpu") -> ControllableModel:
+    """The model of a read hypernetwork checkpoint (see `load_controllable`)."""
     if state.get("kind") != CHECKPOINT_KIND_HYPERNETWORK:
         names = ", ".join(n for n in METHODS.names() if METHODS.get(n).learns == "hypernetwork")
         raise ConfigError(f"{checkpoint_path} is not a controllable (hypernetwork) checkpoint; `predict` needs a run of {names}")
@@ -118,7 +122,7 @@ def _curve_point(model: ControllableModel, problem: Problem, split: str, prefere
 def evaluate_hypernetwork(spec: dict, data: dict, checkpoint_path: Path) -> dict:
     """Metrics of a trained hypernetwork run: trade-off curve, hypervolume, uniform-preference splits."""
     state = read_checkpoint(checkpoint_path)
-    model = load_controllable(checkpoint_path, device=spec["device"])
+    model = controllable_from_state(state, checkpoint_path, device=spec["device"])
     tasks = model.tasks
     method = build_method(spec["method"], len(tasks))
     problem = problem_for(spec, {**data, "meta": model.meta}, tasks, model.hypernet.scale.device)

@@ -84,12 +84,7 @@ class NetworkLearner(Learner):
         return list(self.model.parameters()) + self.method.parameters()
 
     def step(self, problem, batch, method, step, epoch, jacobian, run):
-        x = problem.inputs(batch)
-        copies = None
-        if method.uses_representation:
-            outputs, representation, copies = self.model.forward_with_task_representations(x)
-        else:
-            outputs, representation = self.model.forward_with_representation(x)
+        outputs, representation, copies = self.model.forward_for_step(problem.inputs(batch), method.uses_representation)
         losses = problem.losses(outputs, batch)
         check_finite(losses, run, epoch, step, self.tasks)
         ctx = StepContext(self.model, losses, representation, step=step, epoch=epoch, jacobian=jacobian, task_representations=copies)
