@@ -18,11 +18,15 @@ def repo_params() -> dict:
     return yaml.safe_load((REPO / "params.yaml").read_text())
 
 
-def tiny_params(methods: dict | None = None, seeds=(0,), epochs: int = 1) -> dict:
-    """A one-seed, one-epoch MultiMNIST profile on a few hundred offline digits."""
+def tiny_params(methods: dict | None = None, seeds=(0,), epochs: int = 1, jobs: str = "per_run") -> dict:
+    """A one-seed, one-epoch MultiMNIST profile on a few hundred offline digits.
+
+    `jobs` per_run (one job per run, what most pipeline tests interrupt or inspect) unless asked.
+    """
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     quick = copy.deepcopy(params["profiles"]["quick"])
     quick["seeds"] = list(seeds)
+    quick["jobs"] = jobs
     quick["datasets"]["multimnist_5k"].update(train_size=512, val_size=128, test_size=256)
     exp = quick["experiments"]["multimnist"]
     quick["experiments"] = {"multimnist": exp}

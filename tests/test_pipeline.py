@@ -37,17 +37,28 @@ def test_committed_dvc_yaml_is_generated_from_params():
     assert (REPO / pipeline.dvc_yaml_path(prof)).read_text() == pipeline.dvc_yaml(prof), "run `mtlpareto dvc-yaml`"
 
 
-def test_one_evaluate_job_per_method_covers_each_run_once():
-    prof = load_profile(REPO / "params.yaml")
-    evaluates = [st for st in pipeline.stages(prof) if st.name.startswith("evaluate-")]
+@pytest.mark.parametrize("jobs", ["per_run", "per_method"])
+def test_each_run_is_trained_and_evaluated_by_exactly_one_job(repo_params, jobs):
+    repo_params["profiles"]["quick"]["jobs"] = jobs
+    prof = load_profile(repo_params, "quick")
+    stages = pipeline.stages(prof)
+    evaluates = [st for st in stages if st.metrics]
     for exp in prof.experiments:
         for method, runs in pipeline.method_runs(prof, exp).items():
-            (stage,) = [st for st in evaluates if st.name == f"evaluate-{exp}-{method}"]
+            name = f"evaluate-{exp}-{method}" if jobs == "per_run" else f"train_evaluate-{exp}-{method}"
+            (stage,) = [st for st in evaluates if st.name == name]
             assert stage.metrics == [pipeline.metrics_path(prof, r) for r in runs] and {r.method for r in runs} == {method}
             assert f"--experiment {exp} --method {method}" in stage.cmd
-            assert set(pipeline.checkpoint_path(prof, r) for r in runs) <= set(stage.deps)
+            checkpoints = [pipeline.checkpoint_path(prof, r) for r in runs]
+            if jobs == "per_run":  # trained by one job each, read by the evaluate job
+                assert set(checkpoints) <= set(stage.deps)
+            else:  # trained and read by this job
+                assert stage.outs == checkpoints and "--evaluate" in stage.cmd
     every = [m for st in evaluates for m in st.metrics]
     assert sorted(every) == sorted(pipeline.metrics_path(prof, r) for r in prof.runs())
+    trained = [o for st in stages for o in st.outs if o.endswith("model.pt")]
+    assert sorted(trained) == sorted(pipeline.checkpoint_path(prof, r) for r in prof.runs())
+    assert sum(st.name.startswith("train") for st in stages) == (len(prof.runs()) if jobs == "per_run" else len(evaluates))
 
 
 @pytest.mark.parametrize(
@@ -67,8 +78,9 @@ def test_evaluate_names_what_is_missing(args, message, capsys, monkeypatch):
     assert message in capsys.readouterr().err
 
 
-def test_snakemake_and_dvc_declare_the_same_outputs(tmp_path, cli_env):
-    params = tiny_params()
+@pytest.mark.parametrize("jobs", ["per_run", "per_method"])
+def test_snakemake_and_dvc_declare_the_same_outputs(tmp_path, cli_env, jobs):
+    params = tiny_params(seeds=(0, 1), jobs=jobs)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     project_files(tmp_path)
     prof = load_profile(tmp_path / "params.yaml")

@@ -76,37 +76,78 @@ def cmd_build_data(args: argparse.Namespace) -> None:
     print(f"built {args.dataset}: {sizes}")
 
 
-def cmd_train(args: argparse.Namespace) -> None:
+def _method_runs(prof, experiment: str | None, method: str | None) -> list:
+    """Every run of `method` in `experiment`, in params.yaml order (names either if unknown)."""
     from mtlpareto import pipeline
+
+    if experiment is None or method is None:
+        raise MTLParetoError("--experiment and --method go together")
+    prof.experiment(experiment)  # names the experiment if it is unknown
+    runs = pipeline.method_runs(prof, experiment).get(method)
+    if not runs:
+        raise MTLParetoError(f"experiment {experiment!r} has no method {method!r}")
+    return runs
+
+
+def _train_one(prof, run, params_file: str, progress: bool, keep_resume: bool = False) -> None:
+    from mtlpareto import pipeline
+    from mtlpareto.config import build_run_method
     from mtlpareto.training import train_run
     from mtlpareto.training.run_state import RunLock, stop_on_signals
-
-    prof = _profile(args)
-    run = prof.run(args.run)
-    spec = prof.run_spec(run)
-    dataset = prof.experiment(run.experiment)["dataset"]
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
-    from mtlpareto.config import build_run_method
 
     try:  # a bad option value fails here, before any file is touched
         build_run_method(prof, run)
     except ConfigError as err:
-        raise ConfigError(naming_params_file(str(err), args.params)) from None
+        raise ConfigError(naming_params_file(str(err), params_file)) from None
     checkpoint = Path(pipeline.checkpoint_path(prof, run))
     # One trainer per run at a time, whichever tool started it (Snakemake, DVC, by hand): two
     # would share one resume file and epoch log.
     with RunLock(checkpoint, run.id), stop_on_signals(run.id, checkpoint):
         train_run(
-            spec,
-            dataset_path=Path(pipeline.processed_path(prof, dataset)),
+            prof.run_spec(run),
+            dataset_path=Path(pipeline.processed_path(prof, prof.experiment(run.experiment)["dataset"])),
             checkpoint_path=checkpoint,
             log_path=Path(pipeline.train_log_path(prof, run)),
             threads=prof.raw.get("torch_threads", 1),
             progress=progress,
+            keep_resume=keep_resume,
         )
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from mtlpareto import pipeline
+
+    prof = _profile(args)
+    if (args.run is None) == (args.experiment is None and args.method is None):
+        raise MTLParetoError("give either --run RUN or --experiment EXPERIMENT --method METHOD")
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    if args.run is not None:
+        if args.evaluate:
+            raise MTLParetoError("--evaluate goes with --experiment and --method (it writes the metrics of all the method's runs)")
+        _train_one(prof, prof.run(args.run), args.params, progress)
+        return
+    runs = _method_runs(prof, args.experiment, args.method)
+    # A job that trains several runs keeps each finished run's resume file (it holds the final
+    # weights) until the whole job has succeeded: if a later run fails, Snakemake removes the
+    # job's outputs, and the rerun rebuilds the finished runs' checkpoints from those files
+    # instead of retraining them.
+    for run in runs:
+        _train_one(prof, run, args.params, progress, keep_resume=True)
+    if args.evaluate:
+        _evaluate_runs(prof, runs)
+    for run in runs:
+        Path(pipeline.checkpoint_path(prof, run)).with_name("resume.pt").unlink(missing_ok=True)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    prof = _profile(args)
+    if (args.run is None) == (args.experiment is None and args.method is None):
+        raise MTLParetoError("give either --run RUN or --experiment EXPERIMENT --method METHOD")
+    _evaluate_runs(prof, [prof.run(args.run)] if args.run is not None else _method_runs(prof, args.experiment, args.method))
+
+
+def _evaluate_runs(prof, runs: list) -> None:
+    """Write the metrics file of each run (all of one experiment)."""
     import torch
     from tqdm.auto import tqdm
 
@@ -115,18 +156,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from mtlpareto.io import atomic_write_json, check_torch_file, ensure_writable
     from mtlpareto.training import evaluate_run
 
-    prof = _profile(args)
-    if (args.run is None) == (args.experiment is None and args.method is None):
-        raise MTLParetoError("give either --run RUN or --experiment EXPERIMENT --method METHOD")
-    if args.run is not None:
-        runs = [prof.run(args.run)]
-    else:
-        if args.experiment is None or args.method is None:
-            raise MTLParetoError("--experiment and --method go together")
-        prof.experiment(args.experiment)  # names the experiment if it is unknown
-        runs = pipeline.method_runs(prof, args.experiment).get(args.method)
-        if not runs:
-            raise MTLParetoError(f"experiment {args.experiment!r} has no method {args.method!r}")
     torch.set_num_threads(prof.raw.get("torch_threads", 1))
     # Every input checked before any work, every output written only after all runs are
     # evaluated: a bad checkpoint fails the job at once, naming itself, and replaces nothing.
@@ -298,8 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("validate", cmd_validate, "validate params.yaml and count the runs")
     add("fetch", cmd_fetch, "download/verify a dataset's raw files").add_argument("--dataset", required=True)
     add("build-data", cmd_build_data, "build a processed dataset").add_argument("--dataset", required=True)
-    p = add("train", cmd_train, "train one run (EXPERIMENT/METHOD/VARIANT/seedN)")
-    p.add_argument("--run", required=True)
+    p = add("train", cmd_train, "train one run (EXPERIMENT/METHOD/VARIANT/seedN), or all of a method's in an experiment")
+    p.add_argument("--run", help="one run (EXPERIMENT/METHOD/VARIANT/seedN)")
+    p.add_argument("--experiment")
+    p.add_argument("--method")
+    p.add_argument("--evaluate", action="store_true", help="then write the runs' metrics, as `mtlpareto evaluate` (with --experiment and --method)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: when stderr is a terminal)")
     p = add("evaluate", cmd_evaluate, "evaluate trained runs on val and test: one run, or all of a method's in an experiment")
     p.add_argument("--run", help="one run (EXPERIMENT/METHOD/VARIANT/seedN)")

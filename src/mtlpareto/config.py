@@ -154,6 +154,11 @@ class Profile:
         return self.raw["device"]
 
     @property
+    def jobs(self) -> str:
+        """How runs become jobs: "per_run" or "per_method" (see the schema's `jobs`)."""
+        return self.raw.get("jobs", "per_run")
+
+    @property
     def seeds(self) -> list[int]:
         return list(self.raw["seeds"])
 

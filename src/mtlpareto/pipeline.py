@@ -42,6 +42,8 @@ COMMANDS = {
     # One job per experiment x method evaluates all its runs: a job's fixed cost (importing torch,
     # reading the dataset, a few seconds) is paid once instead of once per run.
     "evaluate": "mtlpareto evaluate --params {params} --profile {profile} --experiment {experiment} --method {method}",
+    # `jobs: per_method`: one job trains every run of an experiment x method, then evaluates them.
+    "train_evaluate": "mtlpareto train --params {params} --profile {profile} --experiment {experiment} --method {method} --evaluate",
     "table": "mtlpareto table --params {params} --profile {profile} --experiment {experiment} --table {table}",
     "figure": "mtlpareto figure --params {params} --profile {profile} --experiment {experiment} --figure {figure}",
 }
@@ -173,19 +175,24 @@ def stages(profile: Profile, params_file: str = "params.yaml") -> list[Stage]:
         exp_key = f"{base}.experiments.{exp_name}"
         processed = processed_path(profile, exp["dataset"])
         for method, runs in method_runs(profile, exp_name).items():
-            for run in runs:
+            run_params = [f"{exp_key}.model", f"{exp_key}.train", f"{exp_key}.methods.{method}", f"{base}.device"]
+            checkpoints = [checkpoint_path(profile, r) for r in runs]
+            metrics = [metrics_path(profile, r) for r in runs]
+            if profile.jobs == "per_method":
+                cmd = COMMANDS["train_evaluate"].format(experiment=exp_name, method=method, **fmt)
+                out.append(Stage(f"train_evaluate-{exp_name}-{method}", cmd, [processed, CODE_DEP], outs=checkpoints, metrics=metrics, params=run_params))
+                continue
+            for run, checkpoint in zip(runs, checkpoints):
                 tag = f"{run.experiment}-{run.method}-{run.variant}-seed{run.seed}"
-                run_params = [f"{exp_key}.model", f"{exp_key}.train", f"{exp_key}.methods.{run.method}", f"{base}.device"]
-                out.append(Stage(f"train-{tag}", COMMANDS["train"].format(run=shlex.quote(run.id), **fmt), [processed, CODE_DEP], outs=[checkpoint_path(profile, run)], params=run_params))
+                out.append(Stage(f"train-{tag}", COMMANDS["train"].format(run=shlex.quote(run.id), **fmt), [processed, CODE_DEP], outs=[checkpoint], params=run_params))
             evaluate = COMMANDS["evaluate"].format(experiment=exp_name, method=method, **fmt)
-            deps = [checkpoint_path(profile, r) for r in runs] + [processed, CODE_DEP]
-            out.append(Stage(f"evaluate-{exp_name}-{method}", evaluate, deps, metrics=[metrics_path(profile, r) for r in runs]))
-        metrics = experiment_metrics(profile, exp_name)
+            out.append(Stage(f"evaluate-{exp_name}-{method}", evaluate, checkpoints + [processed, CODE_DEP], metrics=metrics))
+        read = experiment_metrics(profile, exp_name)
         for table in exp.get("tables", []):
-            out.append(Stage(f"table-{exp_name}-{table}", COMMANDS["table"].format(experiment=exp_name, table=table, **fmt), metrics + [PUBLISHED, f"{CODE_DEP}/metrics"], outs=table_paths(profile, exp_name, table)))
+            out.append(Stage(f"table-{exp_name}-{table}", COMMANDS["table"].format(experiment=exp_name, table=table, **fmt), read + [PUBLISHED, f"{CODE_DEP}/metrics"], outs=table_paths(profile, exp_name, table)))
         for figure in exp.get("figures", []):
             # Figures draw the papers' points (PUBLISHED) and may load the runs' models (dense predictions).
-            out.append(Stage(f"figure-{exp_name}-{figure}", COMMANDS["figure"].format(experiment=exp_name, figure=figure, **fmt), metrics + [PUBLISHED, CODE_DEP], outs=figure_paths(profile, exp_name, figure)))
+            out.append(Stage(f"figure-{exp_name}-{figure}", COMMANDS["figure"].format(experiment=exp_name, figure=figure, **fmt), read + [PUBLISHED, CODE_DEP], outs=figure_paths(profile, exp_name, figure)))
     return out
 
 

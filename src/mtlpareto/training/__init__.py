@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def train_run(spec: dict, dataset_path: Path, checkpoint_path: Path, log_path: Path, threads: int = 1, progress: bool = True) -> dict:
+def train_run(spec: dict, dataset_path: Path, checkpoint_path: Path, log_path: Path, threads: int = 1, progress: bool = True, keep_resume: bool = False) -> dict:
     """Train one run (Profile.run_spec) and write its final checkpoint: the CLI's entry point."""
     from mtlpareto.training.loop import train_run as _train
 
-    return _train(spec, Path(dataset_path), Path(checkpoint_path), Path(log_path), threads=threads, progress=progress)
+    return _train(spec, Path(dataset_path), Path(checkpoint_path), Path(log_path), threads=threads, progress=progress, keep_resume=keep_resume)
 
 
 def evaluate_run(spec: dict, data: dict, checkpoint_path: Path) -> dict:

@@ -47,11 +47,12 @@ def memory_format_of(train: dict, sample_shape: tuple[int, ...]) -> torch.memory
     return torch.channels_last if train["memory_format"] == "channels_last" and len(sample_shape) == 3 else torch.contiguous_format
 
 
-def train_run(spec: dict, dataset_path: Path, checkpoint_path: Path, log_path: Path, threads: int = 1, progress: bool = True) -> dict:
+def train_run(spec: dict, dataset_path: Path, checkpoint_path: Path, log_path: Path, threads: int = 1, progress: bool = True, keep_resume: bool = False) -> dict:
     """Train one run described by `spec` (Profile.run_spec) and write the final checkpoint.
 
     Returns a summary dict. The resume file sits next to the final checkpoint and is removed
-    once the run completes.
+    once the run completes, unless `keep_resume` (a job that trains several runs removes them
+    when all are done; a rerun then finds this run complete in it and trains no epoch).
     """
     device = start_run(spec, threads)
     data = load_processed(dataset_path)
@@ -119,5 +120,5 @@ def train_run(spec: dict, dataset_path: Path, checkpoint_path: Path, log_path: P
             },
         )
     bar.close()
-    files.finish(learner.final_checkpoint(spec, train["epochs"], CHECKPOINT_FORMAT))
+    files.finish(learner.final_checkpoint(spec, train["epochs"], CHECKPOINT_FORMAT), keep_resume=keep_resume)
     return {"run": spec["run"], "epochs": train["epochs"]}

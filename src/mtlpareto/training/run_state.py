@@ -138,9 +138,10 @@ class RunFiles:
     def _write_log(self) -> None:
         atomic_write_text("".join(json.dumps(r) + "\n" for r in self.records), self.log_path)
 
-    def finish(self, final: dict) -> None:
+    def finish(self, final: dict, keep_resume: bool = False) -> None:
         atomic_torch_save(final, self.checkpoint_path)
-        self.resume_path.unlink(missing_ok=True)
+        if not keep_resume:
+            self.resume_path.unlink(missing_ok=True)
 
     def _truncate_log(self, epochs_done: int) -> None:
         """Keep only the log lines of epochs the resume file covers (the resumed run rewrites the rest)."""
