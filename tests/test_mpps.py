@@ -385,3 +385,33 @@ def test_mpps_training_logs_ec_resumes_exactly_and_evaluates_unmasked(tmp_path, 
     assert not model.training and all(len(m._forward_hooks) == 0 for m in model.modules())
     result = evaluate_run(spec, data, tmp_path / "ref" / "model.pt")
     assert result["sharing_log"] == log and set(result["splits"]) == {"val", "test"}
+
+
+def test_ec_figure_draws_each_group_mean_over_seeds_and_skips_hard_sharing(tmp_path):
+    import pandas as pd
+
+    from mtlpareto.figures import FIGURES
+    from mtlpareto.figures.ec_curves import ec_groups
+
+    def record(experiment, seed, learned, schedule="linear"):
+        log = [{"exclusive_capacity": v, "layer_exclusive_capacity": [v, v], "target_exclusive_capacity": t, "scheduled_capacity": t,
+                "schedule": schedule, "mask": "bernoulli", "target_update": True} for v, t in zip(learned, (0.99, 0.5, 0.01))]
+        return {"experiment": experiment, "method": "uniform", "variant": "default", "seed": seed, "sharing_log": log}
+
+    records = [record("a", 0, [0.9, 0.6, 0.2]), record("a", 1, [0.8, 0.4, 0.0]), record("b", 0, [0.99, 0.99, 0.99], "separ"),
+               {"experiment": "hps", "method": "uniform", "variant": "default", "seed": 0}]
+    curves = ec_groups(records)
+    assert len(curves) == 2
+    a = next(v for k, v in curves.items() if k.startswith("a:"))
+    assert a["learned"] == pytest.approx([0.85, 0.5, 0.1]) and a["layers"].shape == (2, 3)
+    paths = []
+    for i, r in enumerate(records):
+        paths.append(tmp_path / f"{i}.json")
+        paths[-1].write_text(json.dumps(r))
+    df = pd.DataFrame({"source": [str(p) for p in paths]})
+    fig = FIGURES.get("ec_curves")(df, "t")
+    left = fig.axes[0]
+    assert len(left.lines) == 3 * 2  # learned, target, schedule per group
+    assert list(left.lines[0].get_ydata()) == pytest.approx([0.85, 0.5, 0.1])
+    with pytest.raises(ConfigError, match="no run of this experiment logged"):
+        FIGURES.get("ec_curves")(pd.DataFrame({"source": [str(paths[-1])]}), "t")

@@ -76,8 +76,11 @@ def ec_curves_figure(df: "pd.DataFrame", title: str) -> "plt.Figure":
     ax_layers.set_xlabel("epoch")
     ax_layers.set_title("learned EC per masked layer (darker: later layer)", fontsize=9)
     ax_layers.legend(fontsize=6, loc="lower left")
+    from matplotlib.ticker import MaxNLocator
+
     for a in (ax, ax_layers):
         a.grid(alpha=0.3)
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(f"{title}: exclusive capacity over training", fontsize=10)
     fig.tight_layout()
     return fig

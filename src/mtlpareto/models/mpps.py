@@ -26,8 +26,9 @@ linear (one course per epoch), step (`steps` courses of equal length), quad (the
 times (1 - p)^2), separ (always the highest EC), fullshare (always the lowest).  The figure of
 the paper's schedules was lost from our copy; the quadratic's shape is our reading.
 
-Masks multiply a conv's output channels; when the conv feeds a BatchNorm directly (conv-BN-ReLU
-blocks), the mask multiplies the BatchNorm's output instead: a per-channel factor before a
+Masks multiply a conv's output channels; when the conv is followed by a BatchNorm of its width
+(registered next in the same block: conv-BN-ReLU, ResNet's conv1/bn1), the mask multiplies the
+BatchNorm's output instead: a per-channel factor before a
 training-mode BatchNorm would be normalised away.  Mask hooks exist only during a masked forward
 pass (a context manager registers and removes them), so nothing stays attached after training,
 and evaluation (eval mode) uses the full network without masks, as the paper does.
@@ -149,12 +150,13 @@ def scheduled_capacity(schedule: str, epoch: int, epochs: int, frozen_epochs: in
 def _mask_sites(encoder: nn.Module, layers: int | str) -> list[nn.Module]:
     """The modules whose outputs the masks multiply: the last `layers` convs of the encoder, or
     the BatchNorm directly after one (see the module docstring)."""
+    # The module registered right after a conv in the same parent (nn.Sequential blocks, and
+    # torchvision-style blocks that register conv1, bn1, conv2, bn2, ...).
     following: dict[int, nn.Module] = {}
     for module in encoder.modules():
-        if isinstance(module, nn.Sequential):
-            children = list(module.children())
-            for a, b in zip(children, children[1:]):
-                following[id(a)] = b
+        children = list(module.children())
+        for a, b in zip(children, children[1:]):
+            following[id(a)] = b
     convs = [m for m in encoder.modules() if isinstance(m, nn.Conv2d)]
     if layers == "all":
         chosen = convs
