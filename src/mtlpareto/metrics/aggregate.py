@@ -105,7 +105,7 @@ def method_summary(df: pd.DataFrame, metric: str, higher_is_better: bool | None 
         for task, group in chosen.groupby("task", sort=False):
             rows.append(
                 {
-                    "experiment": experiment if repeated else None,
+                    "entry_experiment": experiment if repeated else None,  # set when the method is in several experiments
                     "method": method,
                     "label": label,
                     "variant": variant,

@@ -43,9 +43,9 @@ def dense_table(df: "pd.DataFrame", split: str = "test") -> "pd.DataFrame":
     summaries = {metric: method_summary(df, metric, split=split) for metric in dict.fromkeys(m for _, m in every)}
     for task, metric in every:
         for r in summaries[metric][summaries[metric].task == task].itertuples():
-            experiment = r.experiment if isinstance(r.experiment, str) else None  # NaN: a method of one experiment
+            experiment = r.entry_experiment if isinstance(r.entry_experiment, str) else None  # NaN: a method of one experiment
             chosen[(experiment, r.method)] = (r.label, r.variant)
-            rows.append({"experiment": experiment, "method": r.method, "label": r.label, "variant": r.variant, "task": r.task, "column": f"{r.task} {metric}", "metric": metric,
+            rows.append({"entry_experiment": experiment, "method": r.method, "label": r.label, "variant": r.variant, "task": r.task, "column": f"{r.task} {metric}", "metric": metric,
                          "higher_is_better": higher[(r.task, metric)], "mean": r.mean, "std": r.std, "n_seeds": r.n_seeds})
     test = df[df.split == split]
     if any(method == BASELINE for _, method in chosen):
@@ -63,6 +63,6 @@ def dense_table(df: "pd.DataFrame", split: str = "test") -> "pd.DataFrame":
                         raise ConfigError(f"dense table: {method} seed {int(seed_rows.seed.iloc[0])} lacks some of {keys}")
                     per_seed.append(delta_m(scores, baseline, higher))
                 series = pd.Series(per_seed, dtype=float)
-                rows.append({"experiment": experiment, "method": method, "label": label, "variant": variant, "task": "all", "column": DELTA_M_COLUMNS[name], "metric": f"delta_m_{name}",
+                rows.append({"entry_experiment": experiment, "method": method, "label": label, "variant": variant, "task": "all", "column": DELTA_M_COLUMNS[name], "metric": f"delta_m_{name}",
                              "higher_is_better": True, "mean": round(float(series.mean()), 4), "std": round(float(series.std(ddof=1)), 4), "n_seeds": len(per_seed)})
     return pd.DataFrame(rows)

@@ -109,7 +109,7 @@ def to_markdown(summary: "pd.DataFrame", title: str, experiment: str | None = No
 
     def paper_key(r) -> tuple:
         # A method shown once per compared experiment (its `experiment` set) looks up that experiment's number.
-        own = getattr(r, "experiment", None)
+        own = getattr(r, "entry_experiment", None)
         return (own if isinstance(own, str) else experiment, r.method, str(r.task), r.metric)
 
     has_paper = {getattr(r, key) for r in rows if paper_key(r) in published}
