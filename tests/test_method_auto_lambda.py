@@ -174,3 +174,10 @@ def test_training_with_auto_lambda_learns_weights_and_is_deterministic(tmp_path,
     log = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
     weights = [w for record in log for w in record["mean_weight"].values()]
     assert all(w != pytest.approx(0.1, abs=1e-6) for w in weights[2:])  # lambda moved off its start
+
+
+def test_mtlstep_refuses_auto_lambda_with_a_clear_error():
+    from mtlpareto.methods import MTLStep
+
+    with pytest.raises(ConfigError, match="validation losses"):
+        MTLStep("auto_lambda", 2, _model().shared_parameters())

@@ -105,7 +105,6 @@ def method_summary(df: pd.DataFrame, metric: str, higher_is_better: bool | None 
         for task, group in chosen.groupby("task", sort=False):
             rows.append(
                 {
-                    "entry_experiment": experiment if repeated else None,  # set when the method is in several experiments
                     "method": method,
                     "label": label,
                     "variant": variant,
@@ -115,6 +114,7 @@ def method_summary(df: pd.DataFrame, metric: str, higher_is_better: bool | None 
                     "mean": round(float(group.value.mean()), 4),
                     "std": round(float(group.value.std(ddof=1)), 4),  # sample std; NaN for one seed
                     "n_seeds": int(group.seed.nunique()),
+                    "entry_experiment": experiment if repeated else None,  # set when the method is in several experiments
                 }
             )
     return pd.DataFrame(rows)

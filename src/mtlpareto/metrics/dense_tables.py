@@ -45,8 +45,8 @@ def dense_table(df: "pd.DataFrame", split: str = "test") -> "pd.DataFrame":
         for r in summaries[metric][summaries[metric].task == task].itertuples():
             experiment = r.entry_experiment if isinstance(r.entry_experiment, str) else None  # NaN: a method of one experiment
             chosen[(experiment, r.method)] = (r.label, r.variant)
-            rows.append({"entry_experiment": experiment, "method": r.method, "label": r.label, "variant": r.variant, "task": r.task, "column": f"{r.task} {metric}", "metric": metric,
-                         "higher_is_better": higher[(r.task, metric)], "mean": r.mean, "std": r.std, "n_seeds": r.n_seeds})
+            rows.append({"method": r.method, "label": r.label, "variant": r.variant, "task": r.task, "column": f"{r.task} {metric}", "metric": metric,
+                         "higher_is_better": higher[(r.task, metric)], "mean": r.mean, "std": r.std, "n_seeds": r.n_seeds, "entry_experiment": experiment})
     test = df[df.split == split]
     if any(method == BASELINE for _, method in chosen):
         base = test[(test.method == BASELINE) & (test.variant == "task-" + test.task)]
@@ -63,6 +63,6 @@ def dense_table(df: "pd.DataFrame", split: str = "test") -> "pd.DataFrame":
                         raise ConfigError(f"dense table: {method} seed {int(seed_rows.seed.iloc[0])} lacks some of {keys}")
                     per_seed.append(delta_m(scores, baseline, higher))
                 series = pd.Series(per_seed, dtype=float)
-                rows.append({"entry_experiment": experiment, "method": method, "label": label, "variant": variant, "task": "all", "column": DELTA_M_COLUMNS[name], "metric": f"delta_m_{name}",
-                             "higher_is_better": True, "mean": round(float(series.mean()), 4), "std": round(float(series.std(ddof=1)), 4), "n_seeds": len(per_seed)})
+                rows.append({"method": method, "label": label, "variant": variant, "task": "all", "column": DELTA_M_COLUMNS[name], "metric": f"delta_m_{name}",
+                             "higher_is_better": True, "mean": round(float(series.mean()), 4), "std": round(float(series.std(ddof=1)), 4), "n_seeds": len(per_seed), "entry_experiment": experiment})
     return pd.DataFrame(rows)
