@@ -68,3 +68,22 @@ def test_markdown_headers_carry_each_columns_direction():
     header = md.splitlines()[2]
     assert "semantic miou ↑" in header and "depth abs_err ↓" in header and "Δm, one metric per task [%] ↑" in header
     assert header.index("semantic miou") < header.index("semantic pixel_acc") < header.index("depth abs_err")  # task order, primary first
+
+
+def test_a_method_run_in_two_compared_experiments_gives_one_row_each():
+    """uniform on hard sharing (scenes) and on MPPS (scenes_mpps): separate rows, each with its own
+    seeds' mean and delta_m against the same single-task models."""
+    base = _frame()
+    other = base[base.method == "uniform"].copy()
+    other["experiment"] = "scenes_mpps"
+    other.loc[(other.task == "semantic") & (other.metric == "miou"), "value"] += 0.10
+    table = TABLES.get("dense")(pd.concat([base, other], ignore_index=True))
+    rows = table[(table.method == "uniform") & (table.column == "semantic miou")].set_index("label")
+    assert rows.loc["Uniform scaling (scenes)", "mean"] == pytest.approx(0.43)
+    assert rows.loc["Uniform scaling (scenes_mpps)", "mean"] == pytest.approx(0.53)
+    delta = table[(table.method == "uniform") & (table.metric == "delta_m_per_task")].set_index("label")["mean"]
+    primary = [("semantic", "miou"), ("depth", "abs_err")]
+    shifted = [{**s, "semantic": {**s["semantic"], "miou": s["semantic"]["miou"] + 0.10}} for s in UNIFORM]
+    assert delta["Uniform scaling (scenes)"] == pytest.approx(sum(_delta(s, primary) for s in UNIFORM) / 2, abs=1e-4)
+    assert delta["Uniform scaling (scenes_mpps)"] == pytest.approx(sum(_delta(s, primary) for s in shifted) / 2, abs=1e-4)
+    assert set(table.entry_experiment.dropna()) == {"scenes", "scenes_mpps"}

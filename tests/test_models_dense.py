@@ -38,7 +38,8 @@ COMBINATIONS = [
 COMBINATION_IDS = [f"{b}-{a}-{'-'.join(f'{k}{v}' for k, v in o.items())}" for b, a, o in COMBINATIONS]
 # Methods that differentiate the shared representation z (none under MTAN).
 REPRESENTATION_METHODS = {"mgda_ub", "graddrop"}
-NETWORK_METHODS = [name for name in METHODS.names() if METHODS.get(name).learns == "network"]
+# Methods that need validation batches (Auto-Lambda) train through the loop: tests/test_method_auto_lambda.py.
+NETWORK_METHODS = [name for name in METHODS.names() if METHODS.get(name).learns == "network" and not METHODS.get(name).needs_validation_batches]
 
 
 @pytest.fixture(autouse=True, scope="module")

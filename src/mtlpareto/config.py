@@ -263,8 +263,12 @@ def _check_components(profile: Profile) -> None:
         architecture = exp["model"].get("architecture", DEFAULT_ARCHITECTURE)
         if architecture not in ARCHITECTURES:
             raise ConfigError(f"{where}.model.architecture: unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES.names())}")
-        backbone_options = {k: v for k, v in exp["model"].items() if k not in ("name", "architecture")}
+        backbone_options = {k: v for k, v in exp["model"].items() if k not in ("name", "architecture", "architecture_options")}
         check_options(MODELS.get(model_name), backbone_options, f"{where}.model", skip=("task_outputs", "in_channels", "input_size"))
+        architecture_options = exp["model"].get("architecture_options") or {}
+        if not isinstance(architecture_options, dict):
+            raise ConfigError(f"{where}.model.architecture_options: a mapping of the architecture's options, got {architecture_options!r}")
+        check_options(ARCHITECTURES.get(architecture), architecture_options, f"{where}.model.architecture_options", skip=("backbone",))
         for method, options in exp["methods"].items():
             if method not in METHODS:
                 raise ConfigError(f"{where}.methods.{method}: unknown method; known: {', '.join(METHODS.names())}")

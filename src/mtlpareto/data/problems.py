@@ -35,6 +35,11 @@ class Problem:
         """Per-task training losses [T] of the network's outputs on `batch`."""
         raise NotImplementedError
 
+    def validation_batch(self, index: int, seed: int) -> Any:
+        """The index-th training-time validation batch (methods that learn from validation
+        losses): a function of (index, seed) alone, so a resumed run draws the same ones."""
+        raise ConfigError(f"{type(self).__name__} has no validation split to draw batches from during training")
+
     @property
     def splits(self) -> list[str]:
         """The splits `score` can evaluate."""
@@ -74,6 +79,20 @@ class DatasetProblem(Problem):
             idx = order[step * self.batch_size : (step + 1) * self.batch_size]
             x = prepare_inputs(self.x[idx], self.meta).to(self.device).contiguous(memory_format=self.memory_format)
             yield x, targets_to(index_targets(self.y, idx), self.device)
+
+    def validation_batch(self, index: int, seed: int) -> tuple[torch.Tensor, Any]:
+        """Batches of the validation split in a new random order each pass over it (the order of
+        pass c drawn from seed and c)."""
+        if "val" not in self.data or self.data["val"][0].shape[0] == 0:
+            raise ConfigError("this method learns from validation batches during training, but the dataset's validation split is empty; set the dataset's val_size")
+        x_val, y_val = self.data["val"]
+        n = x_val.shape[0]
+        per_pass = (n + self.batch_size - 1) // self.batch_size
+        cycle, position = divmod(index, per_pass)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + cycle))
+        idx = order[position * self.batch_size : (position + 1) * self.batch_size]
+        x = prepare_inputs(x_val[idx], self.meta).to(self.device).contiguous(memory_format=self.memory_format)
+        return x, targets_to(index_targets(y_val, idx), self.device)
 
     def inputs(self, batch: tuple[torch.Tensor, Any]) -> torch.Tensor:
         return batch[0]

@@ -69,6 +69,8 @@ class MTLStep:
             method = build_method({"name": method, **options}, n_tasks, preference=preference, task=task)
         elif options:
             raise ConfigError("options go with a method name, not with a built method")
+        if method.needs_validation_batches:
+            raise ConfigError(f"{type(method).__name__} learns from validation losses at other parameters (a virtual step), which MTLStep cannot evaluate for your loop; train it with `mtlpareto train`")
         self.method = method
         self.split = _ParameterSplit(list(shared_parameters), list(task_parameters), n_tasks)
         if not self.split._shared:

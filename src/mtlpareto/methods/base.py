@@ -10,7 +10,7 @@ and task parameters, the representation), so a method runs on every architecture
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Callable, ClassVar
 
 import torch
 from torch import nn
@@ -87,6 +87,11 @@ class StepContext:
         self.jacobian = jacobian
         self.shared_params = [p for p in model.shared_parameters() if p.requires_grad]
         self.task_params = [p for p in model.task_parameters() if p.requires_grad]
+        # Set by the learner: the step's task losses [T] recomputed, and (for
+        # `Method.needs_validation_batches`) those of a validation batch; each takes an optional
+        # {name: tensor} of parameters/buffers to use instead of the model's (functional_call).
+        self.recompute_losses: Callable[..., torch.Tensor] | None = None
+        self.validation_losses: Callable[..., torch.Tensor] | None = None
 
     @property
     def n_tasks(self) -> int:
@@ -198,6 +203,9 @@ class Method:
     # What the method trains: "network" (one MTL network) or "hypernetwork" (a preference-
     # conditioned generator of networks); the training loop builds the matching learner.
     learns: ClassVar[str] = "network"
+    # True for methods that read validation losses during training (Auto-Lambda): the learner
+    # then sets `StepContext.validation_losses` for one validation batch per step.
+    needs_validation_batches: ClassVar[bool] = False
 
     def __init__(self, n_tasks: int, preference: tuple[float, ...] | None = None, task: int | None = None) -> None:
         self.n_tasks = n_tasks
@@ -215,6 +223,9 @@ class Method:
 
     def after_step(self, losses: torch.Tensor) -> None:
         """With `needs_losses_after_step`: the batch's task losses [T] after the parameter step."""
+
+    def start_epoch(self, epoch: int, lr: float) -> None:
+        """Hook called before each epoch with the optimiser's learning rate (Auto-Lambda's virtual step)."""
 
     def end_epoch(self, epoch: int, mean_losses: torch.Tensor) -> None:
         """Hook called with the epoch's mean task losses (e.g. DWA's loss history)."""

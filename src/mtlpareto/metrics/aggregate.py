@@ -81,16 +81,20 @@ def method_summary(df: pd.DataFrame, metric: str, higher_is_better: bool | None 
 
     sub = df[df.metric == metric]
     rows = []
-    for method in dict.fromkeys(sub.method):
-        msub = sub[sub.method == method]
+    # A method run in several compared experiments (uniform weighting on hard sharing and on
+    # MPPS) gives one entry per experiment, labelled with it.
+    experiments_of = sub.groupby("method", sort=False).experiment.unique()
+    for experiment, method in dict.fromkeys(zip(sub.experiment, sub.method)):
+        repeated = len(experiments_of[method]) > 1
+        msub = sub[(sub.method == method) & (sub.experiment == experiment)] if repeated else sub[sub.method == method]
         cls = METHODS.get(method)
-        label = cls.label or method
+        label = (cls.label or method) + (f" ({experiment})" if repeated else "")
         if cls.sweep == "tasks":
             chosen = msub[(msub.split == split) & (msub.task_index.notna())]
             chosen = chosen[[f"task-{t}" == v for t, v in zip(chosen.task, chosen.variant)]]
             variant = "per-task"
         elif cls.sweep == "preferences":
-            everything = df[df.method == method]
+            everything = df[(df.method == method) & (df.experiment == experiment)] if repeated else df[df.method == method]
             val = everything[everything.split == "val"] if (everything.split == "val").any() else everything[everything.split == split]
             variant = selection_scores(val).idxmax()
             chosen = msub[(msub.split == split) & (msub.variant == variant)]
@@ -110,6 +114,7 @@ def method_summary(df: pd.DataFrame, metric: str, higher_is_better: bool | None 
                     "mean": round(float(group.value.mean()), 4),
                     "std": round(float(group.value.std(ddof=1)), 4),  # sample std; NaN for one seed
                     "n_seeds": int(group.seed.nunique()),
+                    "entry_experiment": experiment if repeated else None,  # set when the method is in several experiments
                 }
             )
     return pd.DataFrame(rows)

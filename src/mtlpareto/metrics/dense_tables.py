@@ -39,21 +39,22 @@ def dense_table(df: "pd.DataFrame", split: str = "test") -> "pd.DataFrame":
 
     every, primary, higher = _metric_keys(df)
     rows = []
-    chosen: dict[str, tuple[str, str]] = {}  # method -> (label, variant)
+    chosen: dict[tuple[str | None, str], tuple[str, str]] = {}  # (experiment or None, method) -> (label, variant)
     summaries = {metric: method_summary(df, metric, split=split) for metric in dict.fromkeys(m for _, m in every)}
     for task, metric in every:
         for r in summaries[metric][summaries[metric].task == task].itertuples():
-            chosen[r.method] = (r.label, r.variant)
+            experiment = r.entry_experiment if isinstance(r.entry_experiment, str) else None  # NaN: a method of one experiment
+            chosen[(experiment, r.method)] = (r.label, r.variant)
             rows.append({"method": r.method, "label": r.label, "variant": r.variant, "task": r.task, "column": f"{r.task} {metric}", "metric": metric,
-                         "higher_is_better": higher[(r.task, metric)], "mean": r.mean, "std": r.std, "n_seeds": r.n_seeds})
+                         "higher_is_better": higher[(r.task, metric)], "mean": r.mean, "std": r.std, "n_seeds": r.n_seeds, "entry_experiment": experiment})
     test = df[df.split == split]
-    if BASELINE in chosen:
+    if any(method == BASELINE for _, method in chosen):
         base = test[(test.method == BASELINE) & (test.variant == "task-" + test.task)]
         baseline = base.groupby(["task", "metric"]).value.mean().to_dict()
-        for method, (label, variant) in chosen.items():
+        for (experiment, method), (label, variant) in chosen.items():
             if method == BASELINE:
                 continue
-            own = test[(test.method == method) & (test.variant == variant)]
+            own = test[(test.method == method) & (test.variant == variant) & ((test.experiment == experiment) if experiment is not None else True)]
             for name, keys in (("per_task", primary), ("every_metric", every)):
                 per_seed = []
                 for _, seed_rows in own.groupby("seed"):
@@ -63,5 +64,5 @@ def dense_table(df: "pd.DataFrame", split: str = "test") -> "pd.DataFrame":
                     per_seed.append(delta_m(scores, baseline, higher))
                 series = pd.Series(per_seed, dtype=float)
                 rows.append({"method": method, "label": label, "variant": variant, "task": "all", "column": DELTA_M_COLUMNS[name], "metric": f"delta_m_{name}",
-                             "higher_is_better": True, "mean": round(float(series.mean()), 4), "std": round(float(series.std(ddof=1)), 4), "n_seeds": len(per_seed)})
+                             "higher_is_better": True, "mean": round(float(series.mean()), 4), "std": round(float(series.std(ddof=1)), 4), "n_seeds": len(per_seed), "entry_experiment": experiment})
     return pd.DataFrame(rows)

@@ -42,7 +42,9 @@ def current_numbers(table_csvs: dict[tuple[str, str], Path]) -> dict[tuple, floa
                 for row in csv.DictReader(fh):
                     if not {"method", "task", "metric", "mean"} <= row.keys():
                         break
-                    entry = {"experiment": experiment, "table": table, **row}
+                    entry = {**row, "experiment": experiment, "table": table}
+                    if row.get("entry_experiment"):  # a method shown once per compared experiment
+                        entry["method"] = f"{row['method']}@{row['entry_experiment']}"
                     numbers[_key(entry)] = float(row["mean"])
         except (OSError, UnicodeDecodeError, csv.Error, TypeError, ValueError) as err:
             raise ConfigError(f"table {path} is unreadable ({type(err).__name__}: {err}); rebuild it: delete it and rerun `snakemake --cores all paper_figures`") from None

@@ -106,7 +106,13 @@ def to_markdown(summary: "pd.DataFrame", title: str, experiment: str | None = No
     directions = dict(zip(summary[key], summary.higher_is_better)) if "higher_is_better" in summary else {}
     published = published_lookup()
     rows = list(summary.itertuples())
-    has_paper = {getattr(r, key) for r in rows if (experiment, r.method, str(r.task), r.metric) in published}
+
+    def paper_key(r) -> tuple:
+        # A method shown once per compared experiment (its `experiment` set) looks up that experiment's number.
+        own = getattr(r, "entry_experiment", None)
+        return (own if isinstance(own, str) else experiment, r.method, str(r.task), r.metric)
+
+    has_paper = {getattr(r, key) for r in rows if paper_key(r) in published}
     coverage = "front_coverage" in summary and summary.front_coverage.notna().any()
     columns = []
     for t in tasks:
@@ -124,7 +130,7 @@ def to_markdown(summary: "pd.DataFrame", title: str, experiment: str | None = No
             r = by_task.get(t)
             cells.append(format_cell(r.mean, r.std, int(r.n_seeds), decimals) if r is not None else "–")
             if t in has_paper:
-                pub = published.get((experiment, r.method, str(r.task), r.metric)) if r is not None else None
+                pub = published.get(paper_key(r)) if r is not None else None
                 if pub:
                     cited[pub["citation"]] = None
                 cells.append(f"{pub['value']:.2f}" if pub else "–")

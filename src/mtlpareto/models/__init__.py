@@ -4,7 +4,7 @@
   the layers of one network for a task list: an encoder and one head per task (`Backbone`).
   A backbone made of resolution stages (segnet) also lists them (`Backbone.stages`), so an
   architecture can act between stages (MTAN's task attention).
-* An architecture (`ARCHITECTURES`: hard_sharing, mtan, mtan_shared_attention; MPPS masks, DYMU trees next) wires
+* An architecture (`ARCHITECTURES`: hard_sharing, mtan, mtan_shared_attention, mpps; DYMU trees next) wires
   them into an `MTLModel`, which declares its shared and task-specific parameters and the
   representation that MGDA-UB-style methods differentiate.
 
@@ -114,6 +114,21 @@ class MTLModel(nn.Module):
         gives every head's own gradient, which the weights only rescale."""
         return None
 
+    # Generic training hooks (no-ops here): an architecture with parameters of its own that the
+    # weighting method must not touch (MPPS's mask distributions) or a per-epoch curriculum.
+    def private_gradients(self, losses: torch.Tensor) -> list[tuple[nn.Parameter, torch.Tensor]]:
+        """Gradients of parameters outside shared_parameters/task_parameters, from this step's
+        task losses [T]; computed before the method's backward (keep the graph), set after it."""
+        return []
+
+    def parameter_groups(self) -> list[dict]:
+        """The optimiser's parameter groups (one group: every parameter)."""
+        return [{"params": list(self.parameters())}]
+
+    def end_epoch(self, epoch: int, epochs: int) -> dict:
+        """Called after each training epoch (0-based); what it returns goes into the epoch log."""
+        return {}
+
 
 MODELS: Registry[Callable[..., Backbone]] = Registry("model")
 ARCHITECTURES: Registry[Callable[[Backbone], MTLModel]] = Registry("architecture")
@@ -121,11 +136,12 @@ ARCHITECTURES: Registry[Callable[[Backbone], MTLModel]] = Registry("architecture
 DEFAULT_ARCHITECTURE = "hard_sharing"
 
 
-def build_model(name: str, task_outputs: list[int], input_shape: tuple[int, ...], architecture: str = DEFAULT_ARCHITECTURE, **options) -> MTLModel:
-    """The `architecture` over backbone `name` for tasks with `task_outputs` outputs each."""
+def build_model(name: str, task_outputs: list[int], input_shape: tuple[int, ...], architecture: str = DEFAULT_ARCHITECTURE, architecture_options: dict | None = None, **options) -> MTLModel:
+    """The `architecture` (with its `architecture_options`) over backbone `name` (with `options`)
+    for tasks with `task_outputs` outputs each."""
     wire = ARCHITECTURES.get(architecture)
     backbone = MODELS.get(name)(task_outputs=task_outputs, in_channels=input_shape[0], input_size=input_shape[-1], **options)
-    return wire(backbone)
+    return wire(backbone, **(architecture_options or {}))
 
 
 # Registry lines: one per backbone or architecture file.
@@ -134,6 +150,7 @@ from mtlpareto.models import lenet, resnet, convnet, decision_vector  # noqa: E4
 from mtlpareto.models import segnet  # noqa: E402,F401
 from mtlpareto.models import mtan  # noqa: E402,F401
 from mtlpareto.models import resnet_aspp  # noqa: E402,F401
+from mtlpareto.models import mpps  # noqa: E402,F401
 from mtlpareto.models.hard_sharing import HardSharing  # noqa: E402
 
 __all__ = ["ARCHITECTURES", "Backbone", "HardSharing", "MODELS", "MTLModel", "StageSpec", "build_model"]

@@ -191,24 +191,33 @@ def predictions_csv(model: ControllableModel, data: dict, split: str, batch_size
 # --------------------------------------------------------------------------- networks
 
 
-def load_trained_model(checkpoint_path: Path, data: dict, device: str = "cpu"):
-    """The MTL network of a final checkpoint (eval mode) and the run's spec."""
+def _load_network(checkpoint_path: Path, data: dict, device: str = "cpu"):
+    """The MTL network of a final checkpoint (eval mode), the run's spec and the checkpoint."""
     from mtlpareto.data import dataset_tasks
 
     state = read_checkpoint(checkpoint_path)
     if "model" not in state:
         raise ConfigError(f"{checkpoint_path} is a hypernetwork checkpoint; load it with mtlpareto.controllable.load_controllable")
     spec = state["spec"]
-    return NetworkLearner.load(state, dataset_tasks(spec["dataset"]), input_shape(data), resolve_device(device)), spec
+    return NetworkLearner.load(state, dataset_tasks(spec["dataset"]), input_shape(data), resolve_device(device)), spec, state
+
+
+def load_trained_model(checkpoint_path: Path, data: dict, device: str = "cpu"):
+    """The MTL network of a final checkpoint (eval mode) and the run's spec."""
+    model, spec, _ = _load_network(checkpoint_path, data, device)
+    return model, spec
 
 
 def evaluate_network(spec: dict, data: dict, checkpoint_path: Path) -> dict:
     from mtlpareto.data import dataset_tasks
 
-    model, _ = load_trained_model(checkpoint_path, data, spec["device"])
+    model, _, state = _load_network(checkpoint_path, data, spec["device"])
     tasks = dataset_tasks(spec["dataset"])
     problem = problem_for(spec, data, tasks, next(model.parameters()).device)
-    return {"splits": {s: problem.score(model, s) for s in problem.splits}, "tasks": task_directions(tasks)}
+    result = {"splits": {s: problem.score(model, s) for s in problem.splits}, "tasks": task_directions(tasks)}
+    if state.get("sharing_log"):  # per-epoch sharing statistics (MPPS's exclusive capacity), for figures
+        result["sharing_log"] = state["sharing_log"]
+    return result
 
 
 EVALUATORS = {"network": evaluate_network, "hypernetwork": evaluate_hypernetwork}

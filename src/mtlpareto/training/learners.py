@@ -71,6 +71,10 @@ class Learner:
     def final_checkpoint(self, spec: dict, epochs: int, checkpoint_format: int) -> dict:
         raise NotImplementedError
 
+    def end_epoch(self, epoch: int, epochs: int) -> dict:
+        """After each epoch (0-based): what the learner adds to the epoch log (none by default)."""
+        return {}
+
 
 class NetworkLearner(Learner):
     """One MTL network (any architecture) updated by a weighting method."""
@@ -79,17 +83,43 @@ class NetworkLearner(Learner):
         self.tasks = tasks
         self.model = build_from_architecture(model_architecture(spec, tasks, input_shape)).to(device, memory_format=memory_format)
         self.method = method
+        self.seed = spec["seed"]
 
-    def parameters(self) -> list[torch.nn.Parameter]:
-        return list(self.model.parameters()) + self.method.parameters()
+    def parameters(self) -> list[dict]:
+        """Parameter groups: the architecture's (MPPS gives its masks their own lr), the method's."""
+        groups = self.model.parameter_groups()
+        extra = self.method.parameters()
+        return groups + [{"params": extra}] if extra else groups
 
     def step(self, problem, batch, method, step, epoch, jacobian, run):
-        outputs, representation, copies = self.model.forward_for_step(problem.inputs(batch), method.uses_representation)
+        x = problem.inputs(batch)
+        outputs, representation, copies = self.model.forward_for_step(x, method.uses_representation)
         losses = problem.losses(outputs, batch)
         check_finite(losses, run, epoch, step, self.tasks)
+        private = self.model.private_gradients(losses)
         ctx = StepContext(self.model, losses, representation, step=step, epoch=epoch, jacobian=jacobian, task_representations=copies)
+        # Methods that re-evaluate the step's losses at other parameters (Auto-Lambda's virtual step).
+        ctx.recompute_losses = self._batch_losses_at(problem, batch)
+        if method.needs_validation_batches:
+            ctx.validation_losses = self._batch_losses_at(problem, problem.validation_batch(step, self.seed))
         weights = method.backward(ctx)
+        for p, g in private:  # after the method: its backward may have accumulated into them
+            p.grad = g
         return losses.detach().cpu(), weights.detach().cpu().float()
+
+    def end_epoch(self, epoch: int, epochs: int) -> dict:
+        return self.model.end_epoch(epoch, epochs)
+
+    def _batch_losses_at(self, problem: Problem, batch: Any):
+        """losses(values=None): the batch's task losses [T], with `values` (name -> tensor)
+        substituted for the model's parameters and buffers when given."""
+
+        def losses(values: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+            x = problem.inputs(batch)
+            outputs = self.model(x) if values is None else torch.func.functional_call(self.model, values, (x,), strict=False)
+            return problem.losses(outputs, batch)
+
+        return losses
 
     @torch.no_grad()
     def batch_losses(self, problem, batch):

@@ -93,6 +93,7 @@ def train_run(spec: dict, dataset_path: Path, checkpoint_path: Path, log_path: P
         started = time.perf_counter()
         loss_sum = torch.zeros(len(tasks))
         weight_sum = torch.zeros(len(tasks))
+        method.start_epoch(epoch, optimizer.param_groups[0]["lr"])
         for step, batch in enumerate(problem.batches(loader_rng)):
             optimizer.zero_grad(set_to_none=True)
             losses, weights = learner.step(problem, batch, method, epoch * steps + step, epoch, jacobian, spec["run"])
@@ -106,6 +107,9 @@ def train_run(spec: dict, dataset_path: Path, checkpoint_path: Path, log_path: P
         method.end_epoch(epoch, mean_losses)
         stats = method.pop_stats()
         extra = {"method_stats": {k: round(v / steps, 4) for k, v in sorted(stats.items())}} if stats else {}
+        sharing = learner.end_epoch(epoch, train["epochs"])  # e.g. MPPS's exclusive capacity
+        if sharing:
+            extra["sharing"] = sharing
         record = epoch_record(epoch + 1, optimizer.param_groups[0]["lr"], names, mean_losses, weight_sum / steps, time.perf_counter() - started, **extra)
         bar.set_postfix({n: f"{float(v):.3f}" for n, v in zip(names, mean_losses)})
         if scheduler is not None:
@@ -120,5 +124,7 @@ def train_run(spec: dict, dataset_path: Path, checkpoint_path: Path, log_path: P
             },
         )
     bar.close()
-    files.finish(learner.final_checkpoint(spec, train["epochs"], CHECKPOINT_FORMAT), keep_resume=keep_resume)
+    final = learner.final_checkpoint(spec, train["epochs"], CHECKPOINT_FORMAT)
+    sharing_log = [r["sharing"] for r in files.records if "sharing" in r]
+    files.finish({**final, "sharing_log": sharing_log} if sharing_log else final, keep_resume=keep_resume)
     return {"run": spec["run"], "epochs": train["epochs"]}
