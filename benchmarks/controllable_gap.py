@@ -45,6 +45,7 @@ VARIANTS: dict[str, tuple[str, dict, dict]] = {
     "ctrl_linear chunked, 12 epochs, lr 1e-3": (CTRL.format("ctrl_linear"), {"epochs": 12, "lr": 0.001}, CHUNKED),
     "ctrl_linear unchunked, 4 epochs": (CTRL.format("ctrl_linear"), BEFORE, UNCHUNKED),
     "ctrl_linear unchunked, 12 epochs": (CTRL.format("ctrl_linear"), {"epochs": 12}, UNCHUNKED),
+    "ctrl_linear unchunked, 12 epochs, Dirichlet(0.2)": (CTRL.format("ctrl_linear"), {"epochs": 12}, {**UNCHUNKED, "dirichlet_alpha": 0.2}),
     "ctrl_pareto chunked, 12 epochs": (CTRL.format("ctrl_pareto"), {"epochs": 12}, CHUNKED),
     "ctrl_pareto unchunked, 12 epochs": (CTRL.format("ctrl_pareto"), {"epochs": 12}, UNCHUNKED),
     "phn_ls, 4 epochs": (CTRL.format("phn_ls"), BEFORE, {}),
