@@ -6,7 +6,9 @@ representation and one encoder backward, so it stays close to a plain weighted s
 
 Besides the registered methods, two reference steps are timed in the same run:
 `libmtl_mgda` (what LibMTL-style code does: T backward passes for the shared gradients, an
-iteration-capped Frank-Wolfe solve, then a second backward of sum_t w_t L_t) and
+iteration-capped Frank-Wolfe solve, then a second backward of sum_t w_t L_t; it normalises no
+gradient, so `mgda_none`, exact MGDA without normalisation, is the like-for-like comparison;
+`mgda` uses the pipeline's default loss+ normalisation) and
 `mgda_ub_vmap` (MGDA-UB with the representation Jacobian as one vmapped backward through
 all heads, this project's path before each head got its own copy of z).
 
@@ -59,6 +61,8 @@ class LibMTLStyleMGDA:
 def make_method(name: str, n_tasks: int):
     if name == "libmtl_mgda":
         return LibMTLStyleMGDA(n_tasks)
+    if name == "mgda_none":  # exact MGDA without gradient normalisation, as the LibMTL-style step
+        return build_method({"name": "mgda", "normalization": "none"}, n_tasks=n_tasks)
     if name == "mgda_ub_vmap":
         method = build_method({"name": "mgda_ub"}, n_tasks=n_tasks)
         method.uses_representation = False  # no head copies: the vmapped Jacobian through all heads
