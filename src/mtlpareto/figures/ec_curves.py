@@ -3,7 +3,9 @@
 One line per run group (experiment, method, mask kind, schedule, target updates), the mean
 over its seeds: the model's EC of the learned mask distribution Phi after each epoch (solid),
 the EC its target Pi had during that epoch (dashed) and the schedule's value (dotted); the right
-panel shows the learned EC of each masked layer (first layer lightest).  The numbers come from
+panel shows the learned EC of each masked layer (first layer lightest), and the last one every
+schedule of the target EC over the paper's NYUv2 / Cityscapes curriculum (200 epochs, 25 frozen
+at each end, `steps` 4 for step), from the function training uses.  The numbers come from
 the `sharing_log` that training stores in the checkpoint and evaluation copies into
 metrics.json; runs without one (hard sharing) are left out.
 """
@@ -56,7 +58,7 @@ def ec_curves_figure(df: "pd.DataFrame", title: str) -> "plt.Figure":
     curves = ec_groups(run_records(df))
     if not curves:
         raise ConfigError("ec_curves: no run of this experiment logged exclusive capacities (use architecture: mpps)")
-    fig, (ax, ax_layers) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    fig, (ax, ax_layers, ax_schedules) = plt.subplots(1, 3, figsize=(14, 3.8), sharey=True)
     colours = plt.get_cmap("tab10")
     for i, (label, c) in enumerate(curves.items()):
         epochs = np.arange(1, len(c["learned"]) + 1)
@@ -78,6 +80,16 @@ def ec_curves_figure(df: "pd.DataFrame", title: str) -> "plt.Figure":
     ax_layers.legend(fontsize=6, loc="lower left")
     from matplotlib.ticker import MaxNLocator
 
+    from mtlpareto.models.mpps import SCHEDULES, scheduled_capacity
+
+    paper_epochs, frozen = 200, 25
+    for schedule, style in zip(SCHEDULES, ("-", "--", "-.", ":", (0, (5, 1, 1, 1)))):
+        values = [scheduled_capacity(schedule, e, paper_epochs, frozen, 0.01, steps=4) for e in range(paper_epochs)]
+        ax_schedules.plot(np.arange(1, paper_epochs + 1), values, linestyle=style, color="black", label=schedule)
+    ax_schedules.set_xlabel("epoch")
+    ax_schedules.set_title(f"target EC schedules ({paper_epochs} epochs, {frozen} frozen at each end)", fontsize=9)
+    ax_schedules.legend(fontsize=6, loc="lower left")
+    ax_schedules.grid(alpha=0.3)
     for a in (ax, ax_layers):
         a.grid(alpha=0.3)
         a.xaxis.set_major_locator(MaxNLocator(integer=True))
