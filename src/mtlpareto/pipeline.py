@@ -176,7 +176,9 @@ def stages(profile: Profile, params_file: str = "params.yaml") -> list[Stage]:
             for run in runs:
                 tag = f"{run.experiment}-{run.method}-{run.variant}-seed{run.seed}"
                 run_params = [f"{exp_key}.model", f"{exp_key}.train", f"{exp_key}.methods.{run.method}", f"{base}.device"]
-                out.append(Stage(f"train-{tag}", COMMANDS["train"].format(run=shlex.quote(run.id), **fmt), [processed, CODE_DEP], outs=[checkpoint_path(profile, run)], params=run_params))
+                # A DYMU run also reads its anchor's single-task checkpoints.
+                deps = [processed] + profile.anchor_checkpoints(run) + [CODE_DEP]
+                out.append(Stage(f"train-{tag}", COMMANDS["train"].format(run=shlex.quote(run.id), **fmt), deps, outs=[checkpoint_path(profile, run)], params=run_params))
             evaluate = COMMANDS["evaluate"].format(experiment=exp_name, method=method, **fmt)
             deps = [checkpoint_path(profile, r) for r in runs] + [processed, CODE_DEP]
             out.append(Stage(f"evaluate-{exp_name}-{method}", evaluate, deps, metrics=[metrics_path(profile, r) for r in runs]))
