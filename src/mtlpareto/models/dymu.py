@@ -455,16 +455,6 @@ def branching_regulariser(
     return budget * lambda_active * l_active + lambda_inactive * l_inactive
 
 
-def expected_parameters(probabilities: Sequence[torch.Tensor], node_parameters: torch.Tensor) -> torch.Tensor:
-    """Expected parameter count of the sampled trees' nodes (heads excluded), paths independent:
-    sum_l sum_k P(some task's path passes node k) * params(l, k), P = 1 - prod_i (1 - P_l(i, k))."""
-    total = node_parameters.new_zeros(())
-    for l, occ in enumerate(node_occupancy(probabilities)):
-        used = 1.0 - torch.prod(1.0 - occ.to(node_parameters.dtype), dim=0)
-        total = total + (used * node_parameters[l]).sum()
-    return total
-
-
 # --------------------------------------------------------------------------- hypernetworks
 
 
@@ -545,7 +535,6 @@ __all__ = [
     "Tree",
     "WeightHyperNet",
     "branching_regulariser",
-    "expected_parameters",
     "gumbel_softmax",
     "node_occupancy",
     "task_affinity",
