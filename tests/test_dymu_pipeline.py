@@ -45,7 +45,7 @@ def test_dymu_experiment_end_to_end_through_the_cli(tmp_path, monkeypatch, capsy
     assert cli.main(["build-data", "--dataset", "rooms"]) == 0
     prof = load_profile("params.yaml")
     run = prof.run("scenes_dymu/dymu/default/seed0")
-    anchors = prof.anchor_checkpoints(run)
+    anchors = pipeline.anchor_checkpoints(prof, run)
     assert anchors == [pipeline.checkpoint_path(prof, prof.run(f"scenes/single_task/task-{t}/seed0")) for t in ("semantic", "depth", "normal")]
     stage = next(s for s in pipeline.stages(prof) if s.name == "train-scenes_dymu-dymu-default-seed0")
     assert set(anchors) <= set(stage.deps)  # DVC reruns the DYMU run when an anchor changes

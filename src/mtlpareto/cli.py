@@ -92,6 +92,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         build_run_method(prof, run)
     except ConfigError as err:
         raise ConfigError(naming_params_file(str(err), args.params)) from None
+    if spec.get("anchor"):  # the files of the runs it is built on (DYMU's anchor net)
+        spec["anchor_checkpoints"] = pipeline.anchor_checkpoints(prof, run)
     checkpoint = Path(pipeline.checkpoint_path(prof, run))
     # One trainer per run at a time, whichever tool started it (Snakemake, DVC, by hand): two
     # would share one resume file and epoch log.

@@ -233,9 +233,10 @@ class Profile:
             "task": run.task,
             "seed": run.seed,
             "device": self.device,
-            # A method built on other runs' checkpoints (DYMU's anchor net) names them; only
-            # then, so no other run's spec (and so no other job) changes.
-            **({"anchor": self.anchor_checkpoints(run)} if self.anchor_runs(run) else {}),
+            # A method built on other runs' checkpoints (DYMU's anchor net) names those runs
+            # (pipeline.anchor_checkpoints has their files); only then, so no other run's spec,
+            # and so no other job, changes.
+            **({"anchor": [r.id for r in anchors]} if (anchors := self.anchor_runs(run)) else {}),
         }
 
     def anchor_runs(self, run: Run) -> list[Run]:
@@ -254,11 +255,6 @@ class Profile:
         if len(runs) != self.n_tasks(run.experiment):
             raise ConfigError(f"{where}: experiment {anchor!r} has no single_task runs of seed {run.seed} (add single_task and the seed there)")
         return sorted(runs, key=lambda r: r.task)
-
-    def anchor_checkpoints(self, run: Run) -> list[str]:
-        from mtlpareto.pipeline import checkpoint_path
-
-        return [checkpoint_path(self, r) for r in self.anchor_runs(run)]
 
 
 def _check_components(profile: Profile) -> None:

@@ -78,6 +78,11 @@ def train_log_path(profile: Profile | str, run: Run) -> str:
     return TRAIN_LOG.format(profile=_name(profile), **run_fields(run))
 
 
+def anchor_checkpoints(profile: Profile, run: Run) -> list[str]:
+    """Checkpoints of the runs a run is built on (DYMU's anchor net, `Profile.anchor_runs`); [] for most."""
+    return [checkpoint_path(profile, r) for r in profile.anchor_runs(run)]
+
+
 def processed_path(profile: Profile | str, dataset: str) -> str:
     return PROCESSED.format(profile=_name(profile), dataset=dataset)
 
@@ -177,7 +182,7 @@ def stages(profile: Profile, params_file: str = "params.yaml") -> list[Stage]:
                 tag = f"{run.experiment}-{run.method}-{run.variant}-seed{run.seed}"
                 run_params = [f"{exp_key}.model", f"{exp_key}.train", f"{exp_key}.methods.{run.method}", f"{base}.device"]
                 # A DYMU run also reads its anchor's single-task checkpoints.
-                deps = [processed] + profile.anchor_checkpoints(run) + [CODE_DEP]
+                deps = [processed] + anchor_checkpoints(profile, run) + [CODE_DEP]
                 out.append(Stage(f"train-{tag}", COMMANDS["train"].format(run=shlex.quote(run.id), **fmt), deps, outs=[checkpoint_path(profile, run)], params=run_params))
             evaluate = COMMANDS["evaluate"].format(experiment=exp_name, method=method, **fmt)
             deps = [checkpoint_path(profile, r) for r in runs] + [processed, CODE_DEP]

@@ -3,7 +3,7 @@ rule train:
     input:
         dataset_of,
         # A DYMU run's anchor net: its anchor experiment's single-task checkpoints.
-        anchors=lambda wc: PROFILE.anchor_checkpoints(run_of(wc)),
+        anchors=lambda wc: P.anchor_checkpoints(PROFILE, run_of(wc)),
     # The epoch log (pipeline.TRAIN_LOG) is not declared as a log: Snakemake deletes a job's
     # logs when it starts, and a resumed run keeps the lines of the epochs it already did.
     output:

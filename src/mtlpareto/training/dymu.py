@@ -1,7 +1,7 @@
 """Training, loading, evaluating and querying DYMU runs (learner `dymu`; models/dymu.py has the model).
 
 A DYMU run starts from its anchor: the `single_task` checkpoints of the experiment its `anchor`
-option names (spec["anchor"], one per task, same seed), frozen.  Its epochs run the paper's two
+option names (spec["anchor_checkpoints"], one per task, same seed), frozen.  Its epochs run the paper's two
 stages in the one training loop: the first `edge_epochs` train the edge hypernet on
 sum_i r_i w_i L_i + Omega with straight-through Gumbel-softmax edges; the rest train the weight
 hypernet on the task loss of the most likely tree, the edge hypernet fixed.  The final
@@ -51,10 +51,11 @@ def build_anchor(architecture: dict, block_stages: list[int] | None, n_tasks: in
 
 
 def load_anchor(spec: dict, tasks: list[Task], input_shape: tuple[int, ...], block_stages: list[int] | None) -> AnchorNet:
-    """The anchor net from the single-task checkpoints spec["anchor"] (task order), checked against the run."""
-    paths = spec.get("anchor")
+    """The anchor net from the single-task checkpoints spec["anchor_checkpoints"] (task order; `mtlpareto
+    train` adds them from pipeline.anchor_checkpoints), checked against the run."""
+    paths = spec.get("anchor_checkpoints")
     if not paths or len(paths) != len(tasks):
-        raise ConfigError(f"run {spec['run']}: dymu needs one anchor checkpoint per task (spec['anchor']), got {paths!r}")
+        raise ConfigError(f"run {spec['run']}: dymu needs one anchor checkpoint per task (spec['anchor_checkpoints'], set by `mtlpareto train`), got {paths!r}")
     architecture = model_architecture(spec, tasks, input_shape)
     anchor = build_anchor(architecture, block_stages, len(tasks))
     for i, path in enumerate(paths):
