@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -31,7 +32,7 @@ def dymu_params(anchor: str = "scenes") -> dict:
                     "dataset": "rooms", "model": model, "train": {**train, "epochs": 2},
                     "methods": {"dymu": {"anchor": anchor, "edge_epochs": 1, "block_stages": [5, 5], "affinity_images": 8,
                                          "tau_start": 2.0, "tau_every": 1, "eval_points": 2, "eval_budgets": [0.0, 1.0]}},
-                    "figures": list(FIGURES),
+                    "tables": ["dymu"], "figures": list(FIGURES),
                 },
             },
         }},
@@ -75,6 +76,11 @@ def test_dymu_experiment_end_to_end_through_the_cli(tmp_path, monkeypatch, capsy
     for point in block["curve"]:
         assert block["shared_cost"]["parameters"] <= point["parameters"] <= block["anchor_cost"]["parameters"]
         assert block["shared_cost"]["flops"] <= point["flops"] <= block["anchor_cost"]["flops"]
+    assert cli.main(["table", "--experiment", "scenes_dymu", "--table", "dymu"]) == 0
+    table = pd.read_csv(tmp_path / pipeline.table_paths(prof, "scenes_dymu", "dymu")[0])
+    assert set(table.label) == {"DYMU, c = 0", "DYMU, c = 1", "anchor net (N streams)", "one shared trunk"}
+    row = table[(table.label == "DYMU, c = 1") & (table.metric == "parameters")].iloc[0]
+    assert row["mean"] == pytest.approx(round(block["summary"]["1.0"]["parameters"] * 1e-6, 4))
     for figure in FIGURES:
         assert cli.main(["figure", "--experiment", "scenes_dymu", "--figure", figure]) == 0
         assert all((tmp_path / p).stat().st_size > 0 for p in pipeline.figure_paths(prof, "scenes_dymu", figure))
