@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mtlpareto.errors import ConfigError
-from mtlpareto.metrics.hypervolume import run_records, sample_std
 from mtlpareto.metrics.tables import TABLES
 
 if TYPE_CHECKING:
@@ -26,6 +25,9 @@ COLUMNS = (
 @TABLES.register("dymu")
 def dymu_table(df: "pd.DataFrame") -> "pd.DataFrame":
     import pandas as pd
+
+    # here, not at the top: metrics.hypervolume imports the table registry that imports this module
+    from mtlpareto.metrics.hypervolume import run_records, sample_std
 
     records = [r for r in run_records(df) if "dymu" in r]
     if not records:
