@@ -249,18 +249,19 @@ def sampled_parameters(anchor: AnchorNet, probabilities: list[torch.Tensor], sam
 
 def test_budget_term_lowers_the_expected_parameter_count():
     """Toy setting: a task term that keeps each task on its own stream (0.3 per layer a task's
-    path leaves it) against Omega; all tasks active, so only c weighs the sharing term.  Per
-    layer l, sharing every node gains c * lambda_A * d_l = 3c (1, 2/3, 1/3) against 2 * 0.3:
-    nothing shared at c = 0, layers 0-1 at c = 0.5, every layer at c = 1."""
+    path leaves it) against Omega; all tasks active, so only c weighs the sharing term (per
+    layer l, sharing every node gains c * lambda_A * d_l = 3c (1, 2/3, 1/3) against 2 * 0.3).
+    The expected parameter count of the sampled trees (Monte Carlo, the same draws per c) must
+    not grow with c, from the anchor net's at c = 0 to one shared trunk's at c = 1."""
     torch.manual_seed(0)
     anchor = toy_anchor()
     edge = EdgeHyperNet(3, anchor.n_layers, embedding_dim=8, hidden_dim=32, own_stream_bias=1.0)
     affinity = torch.ones(anchor.n_layers, 3, 3, dtype=torch.float64)
     r = torch.full((3,), 1.0 / 3)
     optimizer = torch.optim.Adam(edge.parameters(), lr=0.003)
-    budgets = [0.0, 0.5, 1.0]
-    for step in range(600):
-        c = budgets[step % 3]
+    budgets = [0.0, 0.25, 0.5, 0.75, 1.0]
+    for step in range(750):
+        c = budgets[step % len(budgets)]
         probabilities = [torch.softmax(l, -1).double() for l in edge(r, c)]
         leaving = sum(1.0 - torch.diagonal(occ) for occ in node_occupancy(probabilities)).sum()
         loss = 0.3 * leaving + branching_regulariser(probabilities, r, c, affinity, lambda_active=3.0)
@@ -271,8 +272,8 @@ def test_budget_term_lowers_the_expected_parameter_count():
         expected = [sampled_parameters(anchor, [torch.softmax(l, -1) for l in edge(r, c)], 300, torch.Generator().manual_seed(2)) for c in budgets]
     full = anchor.cost(Tree.disjoint(3, 3))["parameters"]
     shared = anchor.cost(Tree.shared(3, 3))["parameters"]
-    assert expected[0] > expected[1] > expected[2], expected
-    assert expected[0] > 0.95 * full and expected[2] < shared + 0.05 * (full - shared), (expected, full, shared)
+    assert all(a >= b for a, b in zip(expected, expected[1:])), expected
+    assert expected[0] > 0.95 * full and expected[-1] < shared + 0.05 * (full - shared), (expected, full, shared)
 
 
 def test_regulariser_needs_the_budget_for_active_tasks_and_not_for_inactive_ones():
