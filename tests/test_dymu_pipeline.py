@@ -128,8 +128,16 @@ def test_anchor_must_be_another_experiment_with_single_task_runs_of_the_same_mod
 def test_dymu_options_are_checked_when_the_method_is_built():
     from mtlpareto.methods import build_method
 
+    from mtlpareto.data import dataset_tasks
+    from mtlpareto.training.dymu import DymuLearner
+
+    spec = load_profile(dymu_params()).run_spec(load_profile(dymu_params()).run("scenes_dymu/dymu/default/seed0"))
+    spec["method"] = {"name": "dymu"}  # no anchor: a plain network could use it, the DYMU learner cannot
+    tasks = dataset_tasks(spec["dataset"])
     with pytest.raises(ConfigError, match="option anchor"):
-        build_method({"name": "dymu"}, 3)
+        DymuLearner(spec, tasks, (3, 32, 64), build_method(spec["method"], 3), torch.device("cpu"), torch.contiguous_format)
+    with pytest.raises(ConfigError, match="option anchor"):
+        build_method({"name": "dymu", "anchor": 3}, 3)
     with pytest.raises(ConfigError, match="hv_reference has 2 entries"):
         build_method({"name": "dymu", "anchor": "a", "hv_reference": [1.0, 2.0]}, 3)
     with pytest.raises(MTLParetoError, match="eval_budgets"):

@@ -73,9 +73,9 @@ class Dymu(Method):
         name = self.name
         if preference is not None:
             raise ConfigError("dymu learns every preference and budget at once; it takes no fixed preference (sweep: none)")
-        if not isinstance(anchor, str) or not anchor:
-            raise ConfigError("dymu: option anchor must name the experiment whose single_task runs form the anchor net")
-        self.anchor = anchor
+        if anchor is not None and (not isinstance(anchor, str) or not anchor):
+            raise ConfigError(f"dymu: option anchor must name the experiment whose single_task runs form the anchor net, got {anchor!r}")
+        self.anchor = anchor  # required by the dymu learner; a plain network needs none (see `backward`)
         self.edge_epochs = int(check_number(edge_epochs, "edge_epochs", name, low=1, integer=True))
         self.dirichlet_alpha = float(check_number(dirichlet_alpha, "dirichlet_alpha", name, low=0.0, low_open=True))
         self.tau_start = float(check_number(tau_start, "tau_start", name, low=0.0, low_open=True))
@@ -128,7 +128,11 @@ class Dymu(Method):
         return temperature_at(step, self.tau_start, self.tau_decay, self.tau_every)
 
     def backward(self, ctx) -> torch.Tensor:
-        raise ConfigError("dymu trains its hypernetworks through its own learner (learns = 'dymu'), not a shared network")
+        """On a plain MTL network (no anchor net, no tree to choose): DYMU's task loss
+        sum_i r_i w_i L_i at the uniform preference, like the controllable methods' fallback."""
+        weights = (torch.full((self.n_tasks,), 1.0 / self.n_tasks) * self.task_weights).to(ctx.losses.dtype).to(ctx.losses.device)
+        (weights * ctx.losses).sum().backward()
+        return weights.detach()
 
     def state_dict(self) -> dict:
         return {"rng": self.rng.bit_generator.state, "gumbel": self.gumbel.get_state(), "stats": dict(self.stats)}

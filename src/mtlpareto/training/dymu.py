@@ -103,6 +103,8 @@ class DymuLearner(Learner):
 
         if not isinstance(method, Dymu):
             raise ConfigError(f"method {spec['method']['name']!r} does not train a DYMU model")
+        if method.anchor is None:
+            raise ConfigError(f"run {spec['run']}: dymu: option anchor must name the experiment whose single_task runs form the anchor net")
         self.tasks = tasks
         self.meta = dict(meta or {})
         self.architecture = model_architecture(spec, tasks, input_shape)
