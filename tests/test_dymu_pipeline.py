@@ -63,6 +63,29 @@ def test_dymu_experiment_end_to_end_through_the_cli(tmp_path, monkeypatch, capsy
     second = torch.load(checkpoint, weights_only=False)
     for part in ("edge", "weight"):
         assert all(torch.equal(first[part][k], second[part][k]) for k in first[part])
+    # killed after epoch 1 (the edge stage), resumed into the weight stage: the same hypernetworks
+    from mtlpareto.training import run_state
+
+    real_save = run_state.atomic_torch_save
+
+    def save_then_die(obj, path):
+        real_save(obj, path)
+        raise KeyboardInterrupt
+
+    checkpoint.unlink()
+    monkeypatch.setattr(run_state, "atomic_torch_save", save_then_die)
+    try:
+        assert cli.main(["train", "--run", run.id, "--no-progress"]) != 0
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.setattr(run_state, "atomic_torch_save", real_save)
+    assert (checkpoint.parent / "resume.pt").exists() and not checkpoint.exists()
+    capsys.readouterr()
+    assert cli.main(["train", "--run", run.id, "--no-progress"]) == 0
+    assert "resuming after epoch 1" in "".join(capsys.readouterr())
+    resumed = torch.load(checkpoint, weights_only=False)
+    for part in ("edge", "weight"):
+        assert all(torch.equal(first[part][k], resumed[part][k]) for k in first[part])
     # the anchor inside the DYMU checkpoint is the single-task networks, unchanged
     semantic = torch.load(tmp_path / anchors[0], weights_only=False)["model"]
     assert torch.equal(second["anchor"]["streams.0.0.stages.0.first.0.weight"], semantic["encoder.encoder_stages.0.0.0.weight"])
