@@ -296,10 +296,6 @@ class AnchorNet(nn.Module):
             flops += sum(self.node_flops[j][l] for j in nodes)
         return {"parameters": int(params), "flops": int(flops)}
 
-    def node_costs(self) -> torch.Tensor:
-        """[L, N] parameters of node (l, j) (for expected-cost estimates)."""
-        return torch.tensor(self.node_parameters, dtype=torch.float64).T
-
     # ------------------------------------------------------------------ forward
 
     def _node(self, l: int, j: int, state: State, offsets: dict | None) -> State:
