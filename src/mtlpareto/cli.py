@@ -99,12 +99,15 @@ def _train_one(prof, run, params_file: str, progress: bool, keep_resume: bool = 
         build_run_method(prof, run)
     except ConfigError as err:
         raise ConfigError(naming_params_file(str(err), params_file)) from None
+    spec = prof.run_spec(run)
+    if spec.get("anchor"):  # the files of the runs it is built on (DYMU's anchor net)
+        spec["anchor_checkpoints"] = pipeline.anchor_checkpoints(prof, run)
     checkpoint = Path(pipeline.checkpoint_path(prof, run))
     # One trainer per run at a time, whichever tool started it (Snakemake, DVC, by hand): two
     # would share one resume file and epoch log.
     with RunLock(checkpoint, run.id), stop_on_signals(run.id, checkpoint):
         train_run(
-            prof.run_spec(run),
+            spec,
             dataset_path=Path(pipeline.processed_path(prof, prof.experiment(run.experiment)["dataset"])),
             checkpoint_path=checkpoint,
             log_path=Path(pipeline.train_log_path(prof, run)),
@@ -295,6 +298,10 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
     prof = _profile(args)
     run = prof.run(args.run)
+    if METHODS.get(run.method).learns == "dymu":
+        return _predict_dymu(args, prof, run)
+    if args.budget is not None:
+        raise MTLParetoError(f"run {run.id}: --budget is for DYMU runs (method dymu); {run.method!r} has a fixed architecture")
     if METHODS.get(run.method).learns != "hypernetwork":
         raise MTLParetoError(f"run {run.id}: {run.method!r} trains one network per run; `predict` needs a controllable method (ctrl_linear, ctrl_pareto, phn_ls, phn_epo)")
     checkpoint = Path(pipeline.checkpoint_path(prof, run))
@@ -310,6 +317,30 @@ def cmd_predict(args: argparse.Namespace) -> None:
         result["predictions"] = args.predictions
     if args.output:
         atomic_write_json(result, Path(args.output))
+    print(json.dumps(result, indent=1))
+
+
+def _predict_dymu(args: argparse.Namespace, prof, run) -> None:
+    """A DYMU run at (--preference, --budget): the chosen tree (printed), its cost and scores, as JSON."""
+    from mtlpareto import pipeline
+    from mtlpareto.controllable import parse_preference
+    from mtlpareto.data.store import load_processed
+    from mtlpareto.io import atomic_write_json, check_torch_file
+    from mtlpareto.training.dymu import load_dymu, predict_dymu
+
+    if args.budget is None:
+        raise MTLParetoError(f"run {run.id} is a DYMU run: give --budget C in [0, 1] (0: no pressure to share, 1: the strongest) beside --preference")
+    if args.predictions:
+        raise MTLParetoError("--predictions writes predicted classes; a DYMU run's tasks are dense maps (use the Python API, mtlpareto.training.dymu.load_dymu)")
+    checkpoint = Path(pipeline.checkpoint_path(prof, run))
+    check_torch_file(checkpoint, "checkpoint", f"delete it and rerun `snakemake --cores all paper_figures` to retrain it (or `mtlpareto train --run {run.id}`)")
+    model = load_dymu(checkpoint)
+    preference = parse_preference(_preference_text(args.preference), model.n_tasks)
+    data = load_processed(Path(pipeline.processed_path(prof, prof.experiment(run.experiment)["dataset"])))
+    result = {"run": run.id, "split": args.split, **predict_dymu(model, data, args.split, preference, args.budget)}
+    if args.output:
+        atomic_write_json(result, Path(args.output))
+    print(result["text"], file=sys.stderr)
     print(json.dumps(result, indent=1))
 
 
@@ -359,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="dataset split to score (default: test)")
     p.add_argument("--output", default=None, help="also write the JSON result to this file")
     p.add_argument("--predictions", default=None, help="write per-sample predicted classes (CSV) to this file")
+    p.add_argument("--budget", type=float, default=None, help="DYMU runs: the compute-budget term c in [0, 1] (1: share the most)")
     return parser
 
 

@@ -238,7 +238,28 @@ class Profile:
             "task": run.task,
             "seed": run.seed,
             "device": self.device,
+            # A method built on other runs' checkpoints (DYMU's anchor net) names those runs
+            # (pipeline.anchor_checkpoints has their files); only then, so no other run's spec,
+            # and so no other job, changes.
+            **({"anchor": [r.id for r in anchors]} if (anchors := self.anchor_runs(run)) else {}),
         }
+
+    def anchor_runs(self, run: Run) -> list[Run]:
+        """The single_task runs (one per task, in task order, the same seed) that a method's
+        `anchor` option names as its anchor net; [] for a method without one."""
+        anchor = (self.experiment(run.experiment)["methods"][run.method] or {}).get("anchor")
+        if anchor is None:
+            return []
+        where = f"profiles.{self.name}.experiments.{run.experiment}.methods.{run.method}.anchor"
+        if anchor not in self.experiments or anchor == run.experiment:
+            raise ConfigError(f"{where}: {anchor!r} is not another experiment of the profile (defined: {', '.join(self.experiments)})")
+        own, other = self.experiment(run.experiment), self.experiment(anchor)
+        if other["dataset"] != own["dataset"] or other["model"] != own["model"]:
+            raise ConfigError(f"{where}: experiment {anchor!r} trains another dataset or model; the anchor must be the same backbone on the same data")
+        runs = [r for r in self.runs(anchor) if r.method == "single_task" and r.seed == run.seed]
+        if len(runs) != self.n_tasks(run.experiment):
+            raise ConfigError(f"{where}: experiment {anchor!r} has no single_task runs of seed {run.seed} (add single_task and the seed there)")
+        return sorted(runs, key=lambda r: r.task)
 
 
 def _check_components(profile: Profile) -> None:

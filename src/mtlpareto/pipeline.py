@@ -80,6 +80,11 @@ def train_log_path(profile: Profile | str, run: Run) -> str:
     return TRAIN_LOG.format(profile=_name(profile), **run_fields(run))
 
 
+def anchor_checkpoints(profile: Profile, run: Run) -> list[str]:
+    """Checkpoints of the runs a run is built on (DYMU's anchor net, `Profile.anchor_runs`); [] for most."""
+    return [checkpoint_path(profile, r) for r in profile.anchor_runs(run)]
+
+
 def processed_path(profile: Profile | str, dataset: str) -> str:
     return PROCESSED.format(profile=_name(profile), dataset=dataset)
 
@@ -180,11 +185,14 @@ def stages(profile: Profile, params_file: str = "params.yaml") -> list[Stage]:
             metrics = [metrics_path(profile, r) for r in runs]
             if profile.jobs == "per_method":
                 cmd = COMMANDS["train_evaluate"].format(experiment=exp_name, method=method, **fmt)
-                out.append(Stage(f"train_evaluate-{exp_name}-{method}", cmd, [processed, CODE_DEP], outs=checkpoints, metrics=metrics, params=run_params))
+                anchors = list(dict.fromkeys(a for r in runs for a in anchor_checkpoints(profile, r)))
+                out.append(Stage(f"train_evaluate-{exp_name}-{method}", cmd, [processed] + anchors + [CODE_DEP], outs=checkpoints, metrics=metrics, params=run_params))
                 continue
             for run, checkpoint in zip(runs, checkpoints):
                 tag = f"{run.experiment}-{run.method}-{run.variant}-seed{run.seed}"
-                out.append(Stage(f"train-{tag}", COMMANDS["train"].format(run=shlex.quote(run.id), **fmt), [processed, CODE_DEP], outs=[checkpoint], params=run_params))
+                # A DYMU run also reads its anchor's single-task checkpoints.
+                deps = [processed] + anchor_checkpoints(profile, run) + [CODE_DEP]
+                out.append(Stage(f"train-{tag}", COMMANDS["train"].format(run=shlex.quote(run.id), **fmt), deps, outs=[checkpoint], params=run_params))
             evaluate = COMMANDS["evaluate"].format(experiment=exp_name, method=method, **fmt)
             out.append(Stage(f"evaluate-{exp_name}-{method}", evaluate, checkpoints + [processed, CODE_DEP], metrics=metrics))
         read = experiment_metrics(profile, exp_name)

@@ -8,6 +8,8 @@ if PROFILE.jobs == "per_run":
         """One training job: dataset x method x preference/task x seed."""
         input:
             dataset_of,
+            # A DYMU run's anchor net: its anchor experiment's single-task checkpoints.
+            anchors=lambda wc: P.anchor_checkpoints(PROFILE, run_of(wc)),
         # The epoch log (pipeline.TRAIN_LOG) is not declared as a log: Snakemake deletes a job's
         # logs when it starts, and a resumed run keeps the lines of the epochs it already did.
         output:
@@ -38,6 +40,7 @@ for _experiment in PROFILE.experiments:
                     f"train_evaluate_{_experiment}_{_method}"
                 input:
                     dataset=_dataset,
+                    anchors=list(dict.fromkeys(a for r in _runs for a in P.anchor_checkpoints(PROFILE, r))),
                 output:
                     [update(p) for p in _checkpoints + _metrics],
                 params:

@@ -40,3 +40,4 @@ from mtlpareto.figures import radar  # noqa: E402,F401
 from mtlpareto.figures import pareto_front  # noqa: E402,F401
 from mtlpareto.figures import dense_predictions  # noqa: E402,F401
 from mtlpareto.figures import ec_curves  # noqa: E402,F401
+from mtlpareto.figures import dymu  # noqa: E402,F401

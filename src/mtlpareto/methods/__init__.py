@@ -45,6 +45,7 @@ from mtlpareto.methods import single_task, uniform, linear, mgda, mgda_ub, uncer
 from mtlpareto.methods import nash_mtl, aligned_mtl, imtl, famo  # noqa: E402,F401
 from mtlpareto.methods import auto_lambda  # noqa: E402,F401
 from mtlpareto.methods import ctrl_linear, ctrl_pareto, phn_ls, phn_epo  # noqa: E402,F401
+from mtlpareto.methods import dymu  # noqa: E402,F401
 
 from mtlpareto.methods.api import MTLStep  # noqa: E402
 

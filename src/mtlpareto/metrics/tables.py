@@ -165,3 +165,4 @@ def write_table(name: str, df: "pd.DataFrame", experiment: str, title: str, csv_
 from mtlpareto.metrics import error_tables  # noqa: E402,F401  (registers per_task_error, average_error)
 from mtlpareto.metrics import hypervolume as _hypervolume  # noqa: E402,F401  (registers hypervolume)
 from mtlpareto.metrics import dense_tables  # noqa: E402,F401  (registers dense)
+from mtlpareto.metrics import dymu_tables  # noqa: E402,F401  (registers dymu)

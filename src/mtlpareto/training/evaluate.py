@@ -27,6 +27,7 @@ from mtlpareto.models.hypernet import ControllableModel
 from mtlpareto.tasks import Task, build_task
 from mtlpareto.tasks.classification import ClassificationTask
 from mtlpareto.training.learners import CHECKPOINT_KIND_HYPERNETWORK, NetworkLearner, build_controllable
+from mtlpareto.training.dymu import evaluate_dymu
 from mtlpareto.training.run_state import CHECKPOINT_FORMAT, resolve_device
 
 FOCUS = 0.5  # with T > 2 tasks, task t is evaluated at (1 - FOCUS) * uniform + FOCUS * e_t
@@ -220,7 +221,7 @@ def evaluate_network(spec: dict, data: dict, checkpoint_path: Path) -> dict:
     return result
 
 
-EVALUATORS = {"network": evaluate_network, "hypernetwork": evaluate_hypernetwork}
+EVALUATORS = {"network": evaluate_network, "hypernetwork": evaluate_hypernetwork, "dymu": evaluate_dymu}
 
 
 def evaluate_run(spec: dict, data: dict, checkpoint_path: Path) -> dict:

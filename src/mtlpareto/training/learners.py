@@ -195,3 +195,4 @@ class HyperNetworkLearner(Learner):
 LEARNERS: Registry[type[Learner]] = Registry("learner")
 LEARNERS.register("network")(NetworkLearner)
 LEARNERS.register("hypernetwork")(HyperNetworkLearner)
+from mtlpareto.training import dymu  # noqa: E402,F401  (registers the "dymu" learner)

@@ -1,0 +1,597 @@
+"""DYMU (Raychaudhuri et al., CVPR 2022): tree-structured multi-task networks cut from an anchor net.
+
+The pieces, each usable alone:
+
+* `AnchorNet`: N frozen single-task networks of one backbone, each split into L blocks
+  (`TREE_BLOCKS` adapts a backbone: SegNet's resolution stages, grouped) plus its task head.
+  Node (l, j) is stream j's block l.  In a tree every node at layer l >= 1 reads one parent
+  node of layer l - 1 and every task head reads one node of the last layer; layer 0 reads the
+  input.  With each node on its own stream the tree is the anchor net (N single-task networks);
+  with every node on stream 0 it is a hard-sharing network over stream 0's trunk.
+* `Tree`: one architecture (a parent per node per decision layer), its active nodes and a
+  printable form; `AnchorNet.cost` counts its parameters and FLOPs (multiply-accumulates of
+  convolutions and linear layers, measured once per node at the dataset's input size).
+* `gumbel_softmax`: the sampler of the edges during training (straight-through: one parent in
+  the forward pass, the relaxed probabilities' gradient in the backward pass).
+* `EdgeHyperNet`: (r, c) -> per decision layer the [N, N] parent logits, from the embedding
+  p = sum_i r_i e_i + c e_c and an MLP (2 hidden layers of 100).
+* `WeightHyperNet`: (r, c) -> offsets of every BatchNorm scale and shift of every node (an MLP
+  with 3 hidden layers of 100), the cross-task adaptation of the paper's second stage.  Its last
+  layer starts at zero, so an untrained weight hypernet leaves the anchor weights unchanged.
+* `task_affinity` (representation similarity analysis over K images, per layer) and
+  `branching_regulariser` (the paper's Omega = c lambda_A L_active + lambda_I L_inactive).
+
+BatchNorm runs on the anchors' running statistics (the anchor net is frozen), so a tree's
+outputs are deterministic and a disjoint tree reproduces the anchors exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from mtlpareto.errors import ConfigError
+from mtlpareto.registry import Registry
+
+State = tuple[torch.Tensor, tuple]  # a block's input/output: the feature map and what the path carries (pooling indices)
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def gumbel_softmax(logits: torch.Tensor, temperature: float, generator: torch.Generator | None = None, hard: bool = True) -> torch.Tensor:
+    """One Gumbel-softmax sample per row of `logits` [..., K] (Jang et al. 2017; Maddison et al. 2017).
+
+    y = softmax((logits + g) / temperature) with g = -log(-log U), U ~ U(0, 1) drawn from
+    `generator`.  `hard`: the one-hot argmax of y in the forward pass with y's gradient
+    (straight-through).  The argmax of logits + g is distributed as softmax(logits).
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    u = torch.rand(logits.shape, generator=generator, dtype=logits.dtype, device="cpu").to(logits.device)
+    tiny = torch.finfo(logits.dtype).tiny
+    gumbel = -torch.log((-torch.log(u.clamp_min(tiny))).clamp_min(tiny))
+    soft = torch.softmax((logits + gumbel) / temperature, dim=-1)
+    if not hard:
+        return soft
+    one_hot = torch.zeros_like(soft).scatter_(-1, soft.argmax(-1, keepdim=True), 1.0)
+    return one_hot - soft.detach() + soft
+
+
+def temperature_at(step: int, start: float, decay: float, every: int) -> float:
+    """The annealed Gumbel temperature: start * decay ** (step // every) (paper: 5, 0.97, 300)."""
+    return float(start) * float(decay) ** (int(step) // int(every))
+
+
+# --------------------------------------------------------------------------- trees
+
+
+@dataclass(frozen=True)
+class Tree:
+    """One architecture: `parents[l - 1][j]` is the parent (a node of layer l - 1) of node j of
+    layer l (l = 1..L-1); `heads[i]` the node of layer L - 1 that task i's head reads."""
+
+    parents: tuple[tuple[int, ...], ...]
+    heads: tuple[int, ...]
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.parents) + 1
+
+    @staticmethod
+    def disjoint(n_tasks: int, n_layers: int) -> "Tree":
+        """Every task on its own stream: the anchor net."""
+        own = tuple(range(n_tasks))
+        return Tree(tuple(own for _ in range(n_layers - 1)), own)
+
+    @staticmethod
+    def shared(n_tasks: int, n_layers: int, stream: int = 0) -> "Tree":
+        """Every node on one stream: hard sharing over that stream's trunk."""
+        same = tuple(stream for _ in range(n_tasks))
+        return Tree(tuple(same for _ in range(n_layers - 1)), same)
+
+    @staticmethod
+    def from_choices(choices: Sequence[torch.Tensor]) -> "Tree":
+        """From one [N, N] one-hot or probability matrix per decision layer (the heads' last)."""
+        rows = [tuple(int(v) for v in c.argmax(-1)) for c in choices]
+        return Tree(tuple(rows[:-1]), rows[-1])
+
+    def active_nodes(self) -> list[list[int]]:
+        """Per layer the sorted nodes some task's path passes through."""
+        layers = [sorted(set(self.heads))]
+        for parents in reversed(self.parents):
+            layers.append(sorted({parents[j] for j in layers[-1]}))
+        return layers[::-1]
+
+    def path(self, task: int) -> list[int]:
+        """The node of each layer on task `task`'s path, input side first."""
+        node = self.heads[task]
+        nodes = [node]
+        for parents in reversed(self.parents):
+            node = parents[node]
+            nodes.append(node)
+        return nodes[::-1]
+
+    def groups(self, task_names: Sequence[str]) -> list[list[list[str]]]:
+        """Per layer the tasks that share a node (one list per active node)."""
+        paths = [self.path(t) for t in range(len(self.heads))]
+        out = []
+        for layer in range(self.n_layers):
+            nodes: dict[int, list[str]] = {}
+            for t, p in enumerate(paths):
+                nodes.setdefault(p[layer], []).append(task_names[t])
+            out.append([nodes[n] for n in sorted(nodes)])
+        return out
+
+    def describe(self, task_names: Sequence[str]) -> str:
+        """One line per layer: which tasks share which node, e.g. `layer 0: [semantic depth] [normal]`."""
+        lines = []
+        for layer, groups in enumerate(self.groups(task_names)):
+            lines.append(f"layer {layer}: " + " ".join("[" + " ".join(g) + "]" for g in groups))
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        return {"parents": [list(p) for p in self.parents], "heads": list(self.heads)}
+
+    @staticmethod
+    def from_json(d: dict) -> "Tree":
+        return Tree(tuple(tuple(p) for p in d["parents"]), tuple(d["heads"]))
+
+
+# --------------------------------------------------------------------------- backbone adapters
+
+# name of a backbone -> function(encoder module, block_stages) -> list of L block modules, each
+# mapping a State to a State; the encoder's output is the last block's feature map.
+TREE_BLOCKS: Registry[Callable[[nn.Module, Sequence[int] | None], list[nn.Module]]] = Registry("DYMU backbone (tree blocks)")
+
+
+class BlockGroup(nn.Module):
+    """Consecutive stages run as one tree layer."""
+
+    def __init__(self, stages: list[nn.Module]) -> None:
+        super().__init__()
+        self.stages = nn.ModuleList(stages)
+
+    def forward(self, h: torch.Tensor, carried: tuple) -> State:
+        for stage in self.stages:
+            h, carried = stage(h, carried)
+        return h, carried
+
+
+class SegNetDownStage(nn.Module):
+    """A SegNet encoder stage: its convolutions, then 2x2 max-pooling whose indices the path carries."""
+
+    def __init__(self, first: nn.Module, rest: nn.Module, pool: nn.Module) -> None:
+        super().__init__()
+        self.first, self.rest, self.pool = first, rest, pool
+
+    def forward(self, h: torch.Tensor, carried: tuple) -> State:
+        pooled, indices = self.pool(self.rest(self.first(h)))
+        return pooled, carried + (indices,)
+
+
+class SegNetUpStage(nn.Module):
+    """A SegNet decoder stage: max-unpooling with the path's latest indices, then its convolutions."""
+
+    def __init__(self, first: nn.Module, rest: nn.Module, unpool: nn.Module) -> None:
+        super().__init__()
+        self.first, self.rest, self.unpool = first, rest, unpool
+
+    def forward(self, h: torch.Tensor, carried: tuple) -> State:
+        return self.rest(self.first(self.unpool(h, carried[-1]))), carried[:-1]
+
+
+def group_stages(stages: list[nn.Module], block_stages: Sequence[int] | None, backbone: str) -> list[nn.Module]:
+    """Stages grouped into tree layers: `block_stages` lists how many stages each layer holds."""
+    sizes = [1] * len(stages) if block_stages is None else list(block_stages)
+    if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes) or sum(sizes) != len(stages):
+        raise ConfigError(f"dymu: block_stages {block_stages!r} must be positive integers summing to {backbone}'s {len(stages)} stages")
+    blocks, start = [], 0
+    for size in sizes:
+        blocks.append(BlockGroup(stages[start : start + size]))
+        start += size
+    return blocks
+
+
+@TREE_BLOCKS.register("segnet")
+def segnet_blocks(trunk: nn.Module, block_stages: Sequence[int] | None = None) -> list[nn.Module]:
+    """SegNet's 10 resolution stages (5 down, 5 up; models/segnet.py) as tree layers."""
+    stages: list[nn.Module] = [SegNetDownStage(first, rest, trunk.pool) for first, rest in trunk.encoder_stages]
+    stages += [SegNetUpStage(first, rest, trunk.unpool) for first, rest in trunk.decoder_stages]
+    return group_stages(stages, block_stages, "segnet")
+
+
+# --------------------------------------------------------------------------- anchor net
+
+
+def count_macs(module: nn.Module, run: Callable[[], object]) -> int:
+    """Multiply-accumulates of the convolutions and linear layers inside `module` during `run()`."""
+    total = [0]
+
+    def conv_hook(m: nn.Conv2d, inputs, output) -> None:
+        kh, kw = m.kernel_size
+        total[0] += output.numel() // output.shape[0] * (m.in_channels // m.groups) * kh * kw
+
+    def linear_hook(m: nn.Linear, inputs, output) -> None:
+        total[0] += output.numel() // output.shape[0] * m.in_features
+
+    handles = []
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            handles.append(m.register_forward_hook(linear_hook))
+    try:
+        run()
+    finally:
+        for h in handles:
+            h.remove()
+    return total[0]
+
+
+def batchnorm_layout(module: nn.Module) -> list[tuple[str, int]]:
+    """(name, channels) of every BatchNorm inside `module`, in module order."""
+    return [(name, m.num_features) for name, m in module.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+class AnchorNet(nn.Module):
+    """N frozen streams of L blocks and one head per task; computes any tree over them.
+
+    `streams[j][l]` is node (l, j); `heads[i]` is task i's head (from stream i's network).
+    Parameters never train (requires_grad False) and BatchNorm always uses running statistics.
+    """
+
+    def __init__(self, streams: list[list[nn.Module]], heads: list[nn.Module], sample_input: torch.Tensor) -> None:
+        super().__init__()
+        n = len(heads)
+        if len(streams) != n or n < 2 or len({len(s) for s in streams}) != 1 or len(streams[0]) < 1:
+            raise ConfigError(f"dymu: the anchor net needs one stream per task (>= 2), all of the same depth; got {len(streams)} streams for {n} tasks")
+        self.streams = nn.ModuleList(nn.ModuleList(s) for s in streams)
+        self.heads = nn.ModuleList(heads)
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.eval()
+        self.bn_layout = [[batchnorm_layout(block) for block in stream] for stream in self.streams]
+        self.head_bn_layout = [batchnorm_layout(h) for h in self.heads]
+        self._measure(sample_input[:1])
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.heads)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.streams[0])
+
+    def train(self, mode: bool = True) -> "AnchorNet":
+        return super().train(False)  # frozen: running statistics, always
+
+    @torch.no_grad()
+    def _measure(self, x: torch.Tensor) -> None:
+        """Parameters and MACs of every node and head, on one sample of the dataset's size."""
+        self.node_parameters = [[sum(p.numel() for p in block.parameters()) for block in stream] for stream in self.streams]
+        self.head_parameters = [sum(p.numel() for p in h.parameters()) for h in self.heads]
+        self.node_flops = [[0] * self.n_layers for _ in range(self.n_tasks)]
+        self.head_flops = [0] * self.n_tasks
+        for j, stream in enumerate(self.streams):
+            state: State = (x, ())
+            for l, block in enumerate(stream):
+                out: list = []
+                self.node_flops[j][l] = count_macs(block, lambda b=block, s=state: out.append(b(*s)))
+                state = out[0]
+            self.head_flops[j] = count_macs(self.heads[j], lambda: self.heads[j](state[0]))
+
+    # ------------------------------------------------------------------ costs
+
+    def cost(self, tree: Tree) -> dict[str, int]:
+        """Parameters and FLOPs (MACs) of the active nodes and the heads of `tree`."""
+        params = sum(self.head_parameters)
+        flops = sum(self.head_flops)
+        for l, nodes in enumerate(tree.active_nodes()):
+            params += sum(self.node_parameters[j][l] for j in nodes)
+            flops += sum(self.node_flops[j][l] for j in nodes)
+        return {"parameters": int(params), "flops": int(flops)}
+
+    # ------------------------------------------------------------------ forward
+
+    def _node(self, l: int, j: int, state: State, offsets: dict | None) -> State:
+        block = self.streams[j][l]
+        if not offsets or (l, j) not in offsets:
+            return block(*state)
+        return functional_call(block, offsets[(l, j)], state)
+
+    def _head(self, i: int, h: torch.Tensor, offsets: dict | None) -> torch.Tensor:
+        if not offsets or ("head", i) not in offsets:
+            return self.heads[i](h)
+        return functional_call(self.heads[i], offsets[("head", i)], (h,))
+
+    def forward_tree(self, x: torch.Tensor, tree: Tree, offsets: dict | None = None) -> list[torch.Tensor]:
+        """Task outputs of `tree`; only its active nodes run (a shared node runs once)."""
+        if len(tree.heads) != self.n_tasks or tree.n_layers != self.n_layers:
+            raise ConfigError(f"tree has {len(tree.heads)} heads and {tree.n_layers} layers; the anchor net has {self.n_tasks} tasks and {self.n_layers} layers")
+        active = tree.active_nodes()
+        states = {j: self._node(0, j, (x, ()), offsets) for j in active[0]}
+        for l in range(1, self.n_layers):
+            states = {j: self._node(l, j, states[tree.parents[l - 1][j]], offsets) for j in active[l]}
+        return [self._head(i, states[tree.heads[i]][0], offsets) for i in range(self.n_tasks)]
+
+    def forward_relaxed(self, x: torch.Tensor, choices: Sequence[torch.Tensor], offsets: dict | None = None) -> list[torch.Tensor]:
+        """Outputs with every node computed on a weighted sum of its candidate parents.
+
+        `choices[l - 1]` [N, N] weighs node j's parents at layer l, `choices[-1]` the heads'.
+        With straight-through one-hot weights the values are those of `Tree.from_choices`,
+        and the weights receive gradients; what a path carries (pooling indices) follows the
+        largest weight.
+        """
+        if len(choices) != self.n_layers:
+            raise ConfigError(f"{len(choices)} choice matrices for {self.n_layers} decision layers")
+        states = [self._node(0, j, (x, ()), offsets) for j in range(self.n_tasks)]
+        stacked = torch.stack([s[0] for s in states])
+        for l in range(1, self.n_layers):
+            w = choices[l - 1]
+            mixed = torch.einsum("jk,k...->j...", w.to(stacked.dtype), stacked)
+            best = w.argmax(-1).tolist()
+            states = [self._node(l, j, (mixed[j], states[best[j]][1]), offsets) for j in range(self.n_tasks)]
+            stacked = torch.stack([s[0] for s in states])
+        w = choices[-1]
+        mixed = torch.einsum("ik,k...->i...", w.to(stacked.dtype), stacked)
+        return [self._head(i, mixed[i], offsets) for i in range(self.n_tasks)]
+
+    @torch.no_grad()
+    def layer_features(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
+        """[L][N] each stream's own block outputs, flattened per image ([K, D])."""
+        out: list[list[torch.Tensor]] = [[] for _ in range(self.n_layers)]
+        for j, stream in enumerate(self.streams):
+            state: State = (x, ())
+            for l, block in enumerate(stream):
+                state = block(*state)
+                out[l].append(state[0].reshape(x.shape[0], -1).double())
+        return out
+
+
+# --------------------------------------------------------------------------- task affinity
+
+
+def _ranks(v: torch.Tensor) -> torch.Tensor:
+    return v.argsort().argsort().double()
+
+
+def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    denominator = float(a.norm() * b.norm())
+    return float((a * b).sum()) / denominator if denominator > 0 else 0.0
+
+
+def dissimilarity_matrix(features: torch.Tensor) -> torch.Tensor:
+    """[K, K] 1 - Pearson correlation between the K images' feature vectors (an RDM)."""
+    f = features - features.mean(dim=1, keepdim=True)
+    f = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return 1.0 - f @ f.T
+
+
+def task_affinity(features: list[list[torch.Tensor]]) -> torch.Tensor:
+    """[L, N, N] task affinity per layer by representation similarity analysis (Dwivedi & Roig 2019).
+
+    Per layer and task the RDM of its stream's features over the K images; the distance of two
+    tasks is 1 - the Spearman correlation of their RDMs' upper triangles, divided by the
+    layer's largest distance; affinity = 1 - distance (1 on the diagonal, in [0, 1]).
+    """
+    layers = []
+    for per_task in features:
+        k = per_task[0].shape[0]
+        if k < 3:
+            raise ConfigError(f"dymu: task affinity needs at least 3 images, got {k}")
+        iu = torch.triu_indices(k, k, offset=1)
+        tri = [_ranks(dissimilarity_matrix(f)[iu[0], iu[1]]) for f in per_task]
+        n = len(tri)
+        dist = torch.zeros(n, n, dtype=torch.float64)
+        for i in range(n):
+            for j in range(i + 1, n):
+                dist[i, j] = dist[j, i] = 1.0 - _correlation(tri[i], tri[j])
+        top = float(dist.max())
+        layers.append(1.0 - (dist / top if top > 0 else dist))
+    return torch.stack(layers)
+
+
+# --------------------------------------------------------------------------- regulariser
+
+
+def node_occupancy(probabilities: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """[L] of [N tasks, N nodes]: probability that task i's path passes node k of layer l.
+
+    `probabilities[l - 1]` [N, N] are node j's parent probabilities at layer l, the last the
+    heads'.  Paths are followed from the heads down, each choice independent.
+    """
+    occupancy = [probabilities[-1]]
+    for p in reversed(probabilities[:-1]):
+        occupancy.append(occupancy[-1] @ p)
+    return occupancy[::-1]
+
+
+def branching_regulariser(
+    probabilities: Sequence[torch.Tensor],
+    preference: torch.Tensor,
+    budget: float,
+    affinity: torch.Tensor,
+    lambda_active: float = 1.0,
+    lambda_inactive: float = 1.0,
+    active_threshold: float = 0.6,
+) -> torch.Tensor:
+    """Omega = c lambda_A L_active + lambda_I L_inactive (our reading of the paper's Sec. 3.3).
+
+    Task i is active when r_i >= active_threshold / N.  With s_l(i, j) = sum_k P_l(i, k) P_l(j, k)
+    the probability that tasks i and j use the same node of layer l and depth weight
+    d_l = (L - l) / L (sharing early layers costs the tasks least):
+    L_active = -sum_l d_l mean_{i<j active} A_l(i, j) s_l(i, j) (affine active tasks share, the
+    more so as the budget term c grows); L_inactive = -sum_l d_l mean_{i inactive} s_l(i, a_l(i))
+    with a_l(i) the active task most affine to i at layer l (an inactive task rides on the
+    nearest active branch instead of keeping nodes of its own).
+    """
+    n = preference.shape[0]
+    occupancy = node_occupancy(probabilities)
+    n_layers = len(occupancy)
+    active = [i for i in range(n) if float(preference[i]) >= active_threshold / n]
+    inactive = [i for i in range(n) if i not in active]
+    a = affinity.to(occupancy[0].dtype)
+    l_active = occupancy[0].new_zeros(())
+    l_inactive = occupancy[0].new_zeros(())
+    for l, occ in enumerate(occupancy):
+        depth = (n_layers - l) / n_layers
+        shared = occ @ occ.T  # s_l(i, j)
+        pairs = [(i, j) for i in active for j in active if i < j]
+        if pairs:
+            l_active = l_active - depth * torch.stack([a[l, i, j] * shared[i, j] for i, j in pairs]).mean()
+        if inactive:
+            nearest = [max(active, key=lambda j: float(a[l, i, j])) for i in inactive]
+            l_inactive = l_inactive - depth * torch.stack([shared[i, j] for i, j in zip(inactive, nearest)]).mean()
+    return budget * lambda_active * l_active + lambda_inactive * l_inactive
+
+
+# --------------------------------------------------------------------------- hypernetworks
+
+
+def mlp(sizes: Sequence[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+class EdgeHyperNet(nn.Module):
+    """(r, c) -> the parent logits [N, N] of every decision layer (L - 1 layers of nodes, then the heads)."""
+
+    def __init__(self, n_tasks: int, n_layers: int, embedding_dim: int = 32, hidden_dim: int = 100, n_hidden: int = 2, own_stream_bias: float = 0.0) -> None:
+        super().__init__()
+        self.n_tasks = n_tasks
+        self.task_embeddings = nn.Parameter(torch.randn(n_tasks, embedding_dim) / embedding_dim**0.5)
+        self.budget_embedding = nn.Parameter(torch.randn(embedding_dim) / embedding_dim**0.5)
+        self.body = mlp([embedding_dim] + [hidden_dim] * n_hidden)
+        self.layer_heads = nn.ModuleList(nn.Linear(hidden_dim, n_tasks * n_tasks) for _ in range(n_layers))
+        # own_stream_bias: the search starts near the anchor net (every node on its own stream)
+        # instead of near uniform edges; small output weights keep (r, c)'s first effect gentle.
+        with torch.no_grad():
+            for head in self.layer_heads:
+                head.weight.mul_(0.1)
+                head.bias.copy_(own_stream_bias * torch.eye(n_tasks).flatten())
+
+    def forward(self, preference: torch.Tensor, budget: float | torch.Tensor) -> list[torch.Tensor]:
+        p = preference.to(self.task_embeddings.dtype) @ self.task_embeddings + float(budget) * self.budget_embedding
+        h = self.body(p)
+        return [head(h).view(self.n_tasks, self.n_tasks) for head in self.layer_heads]
+
+
+class WeightHyperNet(nn.Module):
+    """(r, c) -> additive offsets of every node's (and head's) BatchNorm scales and shifts."""
+
+    def __init__(self, anchor: AnchorNet, hidden_dim: int = 100, n_hidden: int = 3) -> None:
+        super().__init__()
+        self.slots: list[tuple[object, str, int]] = []  # (node key, BN name, channels)
+        for j, stream in enumerate(anchor.bn_layout):
+            for l, layout in enumerate(stream):
+                self.slots += [((l, j), name, c) for name, c in layout]
+        for i, layout in enumerate(anchor.head_bn_layout):
+            self.slots += [(("head", i), name, c) for name, c in layout]
+        self.size = 2 * sum(c for _, _, c in self.slots)
+        self.body = mlp([anchor.n_tasks + 1] + [hidden_dim] * n_hidden)
+        self.out = nn.Linear(hidden_dim, max(self.size, 1))
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, preference: torch.Tensor, budget: float | torch.Tensor) -> torch.Tensor:
+        x = torch.cat([preference.to(self.out.weight.dtype), torch.tensor([float(budget)], dtype=self.out.weight.dtype, device=self.out.weight.device)])
+        return self.out(self.body(x))
+
+    def offsets(self, anchor: AnchorNet, preference: torch.Tensor, budget: float | torch.Tensor) -> dict:
+        """{node key: {param name: modulated tensor}} for `functional_call` on the anchor's blocks."""
+        flat = self(preference, budget)
+        modules = {}
+        out: dict = {}
+        start = 0
+        for key, name, c in self.slots:
+            if key not in modules:
+                modules[key] = anchor.heads[key[1]] if key[0] == "head" else anchor.streams[key[1]][key[0]]
+            bn = modules[key].get_submodule(name)
+            d_scale, d_shift = flat[start : start + c], flat[start + c : start + 2 * c]
+            start += 2 * c
+            entry = out.setdefault(key, {})
+            entry[f"{name}.weight"] = bn.weight + d_scale
+            entry[f"{name}.bias"] = bn.bias + d_shift
+        return out
+
+
+__all__ = [
+    "AnchorNet",
+    "DymuModel",
+    "EdgeHyperNet",
+    "TREE_BLOCKS",
+    "Tree",
+    "WeightHyperNet",
+    "branching_regulariser",
+    "gumbel_softmax",
+    "node_occupancy",
+    "task_affinity",
+    "temperature_at",
+]
+
+
+# --------------------------------------------------------------------------- the controllable model
+
+
+class DymuModel(nn.Module):
+    """Anchor net + edge hypernet + weight hypernet: one network per (preference, budget).
+
+    `configure(r, c)` picks the most likely tree for (r, c) and its BatchNorm offsets; then
+    `model(x)` gives the task outputs of that tree and `model.tree.describe(model.task_names)`
+    prints it.  `cost()` gives its parameters and FLOPs.
+    """
+
+    def __init__(self, anchor: AnchorNet, edge: EdgeHyperNet, weight: WeightHyperNet, task_names: Sequence[str]) -> None:
+        super().__init__()
+        self.anchor, self.edge, self.weight = anchor, edge, weight
+        self.task_names = list(task_names)
+        self.tree: Tree | None = None
+        self.offsets: dict | None = None
+        self.setting: tuple[tuple[float, ...], float] | None = None
+
+    @property
+    def n_tasks(self) -> int:
+        return self.anchor.n_tasks
+
+    def check_setting(self, preference, budget) -> tuple[torch.Tensor, float]:
+        r = torch.as_tensor(preference, dtype=torch.float32).flatten()
+        if r.numel() != self.n_tasks or not bool(torch.isfinite(r).all()) or bool((r < 0).any()) or float(r.sum()) <= 0:
+            raise ConfigError(f"preference {[float(v) for v in r]} must be {self.n_tasks} non-negative numbers, not all zero")
+        c = float(budget)
+        if not 0.0 <= c <= 1.0:
+            raise ConfigError(f"budget {budget!r} must lie in [0, 1] (0: no pressure to share, 1: the strongest)")
+        return r / r.sum(), c
+
+    @torch.no_grad()
+    def choose(self, preference, budget) -> Tree:
+        """The most likely architecture for (r, c): every node's most probable parent."""
+        r, c = self.check_setting(preference, budget)
+        return Tree.from_choices(self.edge(r.to(self.edge.budget_embedding.device), c))
+
+    @torch.no_grad()
+    def configure(self, preference, budget) -> Tree:
+        r, c = self.check_setting(preference, budget)
+        r = r.to(self.edge.budget_embedding.device)
+        self.tree = Tree.from_choices(self.edge(r, c))
+        self.offsets = self.weight.offsets(self.anchor, r, c)
+        self.setting = (tuple(round(float(v), 6) for v in r), c)
+        return self.tree
+
+    def cost(self, tree: Tree | None = None) -> dict[str, int]:
+        return self.anchor.cost(tree or self._configured())
+
+    def _configured(self) -> Tree:
+        if self.tree is None:
+            raise ConfigError("call model.configure(preference, budget) before running the model")
+        return self.tree
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.anchor.forward_tree(x, self._configured(), self.offsets)
