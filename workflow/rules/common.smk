@@ -34,6 +34,13 @@ USES_GPU = 1 if PROFILE.device == "cuda" else 0
 THREADS = PROFILE.raw.get("torch_threads", 1)
 
 
+def resources_by_experiment(kind):
+    """Resources of a rule whose jobs belong to any experiment ({experiment} wildcard):
+    each one a function of the wildcards, so an experiment's own `resources` apply to its jobs."""
+    keys = {k for name in PROFILE.experiments for k in P.job_resources(PROFILE, kind, name)}
+    return {k: (lambda wc, k=k: P.job_resources(PROFILE, kind, wc.experiment).get(k)) for k in sorted(keys)}
+
+
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_]+",
     experiment=r"[A-Za-z0-9_]+",

@@ -15,6 +15,8 @@ rule table:
     output:
         csv=update(here(P.TABLE).replace("{ext}", "csv")),
         md=update(here(P.TABLE).replace("{ext}", "md")),
+    resources:
+        **P.job_resources(PROFILE, "other"),
     shell:
         P.COMMANDS["table"].format(experiment="{wildcards.experiment}", table="{wildcards.table}", **CLI)
 
@@ -29,5 +31,7 @@ rule figure:
     output:
         png=update(here(P.FIGURE).replace("{ext}", "png")),
         pdf=update(here(P.FIGURE).replace("{ext}", "pdf")),
+    resources:
+        **P.job_resources(PROFILE, "other"),
     shell:
         P.COMMANDS["figure"].format(experiment="{wildcards.experiment}", figure="{wildcards.figure}", **CLI)

@@ -11,7 +11,7 @@ rule train:
         run=run_id,
     threads: THREADS
     resources:
-        gpu=USES_GPU,
+        **resources_by_experiment("train"),
     shell:
         P.COMMANDS["train"].format(run="{params.run:q}", **CLI)
 
@@ -36,5 +36,7 @@ for _experiment in PROFILE.experiments:
                 experiment=_experiment,
                 method=_method,
             threads: THREADS
+            resources:
+                **P.job_resources(PROFILE, "evaluate", _experiment),
             shell:
                 P.COMMANDS["evaluate"].format(experiment="{params.experiment}", method="{params.method}", **CLI)
