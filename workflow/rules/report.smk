@@ -4,17 +4,26 @@ import re as _re
 # ambiguous (multimnist_ctrl_tradeoff_curves); the profile's own experiment names settle it.
 EXPERIMENT_NAMES = "|".join(_re.escape(name) for name in sorted(PROFILE.experiments, key=len, reverse=True))
 
+# `snakemake --report report.html`: one category per experiment; captions in workflow/report/.
+def in_report(path, kind, fmt):
+    """`path` (a table or figure pattern) in the HTML report, under its experiment, with its caption."""
+    return report(
+        path.replace("{ext}", fmt), caption=f"../report/{kind}.rst", category="{experiment}", subcategory=f"{kind}s",
+        labels={kind: "{" + kind + "}", "format": fmt},
+    )
+
 
 rule table:
-    """An experiment's table: CSV (machine-readable) and Markdown."""
+    """An experiment's table: CSV (machine-readable), Markdown, and HTML for the report."""
     wildcard_constraints:
         experiment=EXPERIMENT_NAMES,
     input:
         metrics=lambda wc: P.experiment_metrics(PROFILE, wc.experiment),
         published=P.PUBLISHED,
     output:
-        csv=update(here(P.TABLE).replace("{ext}", "csv")),
+        csv=update(in_report(here(P.TABLE), "table", "csv")),
         md=update(here(P.TABLE).replace("{ext}", "md")),
+        html=update(in_report(here(P.TABLE), "table", "html")),
     resources:
         **P.job_resources(PROFILE, "other"),
     shell:
@@ -29,9 +38,24 @@ rule figure:
         metrics=lambda wc: P.experiment_metrics(PROFILE, wc.experiment),
         published=P.PUBLISHED,
     output:
-        png=update(here(P.FIGURE).replace("{ext}", "png")),
+        png=update(in_report(here(P.FIGURE), "figure", "png")),
         pdf=update(here(P.FIGURE).replace("{ext}", "pdf")),
     resources:
         **P.job_resources(PROFILE, "other"),
     shell:
         P.COMMANDS["figure"].format(experiment="{wildcards.experiment}", figure="{wildcards.figure}", **CLI)
+
+
+rule curves:
+    """An experiment's per-epoch training losses, one column per run and task (for `dvc plots`)."""
+    wildcard_constraints:
+        experiment=EXPERIMENT_NAMES,
+    # The epoch logs beside the checkpoints are read; a checkpoint is written after its log's last line.
+    input:
+        lambda wc: [P.checkpoint_path(PROFILE, r) for r in PROFILE.runs(wc.experiment)],
+    output:
+        update(here(P.CURVES)),
+    resources:
+        **P.job_resources(PROFILE, "other"),
+    shell:
+        P.COMMANDS["curves"].format(experiment="{wildcards.experiment}", **CLI)
