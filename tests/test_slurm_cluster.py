@@ -181,7 +181,7 @@ def _project(root: Path) -> None:
 
 def _results(root: Path) -> dict[str, bytes]:
     tree = root / "results/tiny"
-    files = sorted([*tree.glob("runs/**/metrics.json"), *tree.glob("tables/*")])
+    files = sorted([*tree.glob("runs/**/metrics.json"), *tree.glob("tables/*"), *tree.glob("curves/*")])
     return {str(p.relative_to(root)): p.read_bytes() for p in files}
 
 
@@ -204,7 +204,12 @@ def test_tiny_profile_through_the_slurm_executor_matches_a_local_run(slurm_clust
     print(f"tiny profile through SLURM: {seconds:.0f} s")
 
     submitted = dict(re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", log))
-    assert len(submitted) == 8, log[-4000:]  # fetch, build_data, 2 x train, 2 x evaluate, table, figure
+    rule_of_job = {job: rule for rule, job in re.findall(r"^rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)$", log, re.M)}
+    # Every job but the target (a localrule) went to SLURM: fetch, build_data, 2 x train, 2 x evaluate, table, figure, curves.
+    assert set(submitted) == set(rule_of_job), log[-4000:]
+    assert sorted(rule_of_job.values()) == sorted(
+        ["fetch", "build_data", "train", "train", "evaluate_multimnist_uniform", "evaluate_multimnist_mgda_ub", "table", "figure", "curves"]
+    )
     jobs = {}
     for slurm_id in submitted.values():
         info = subprocess.run(["scontrol", "show", "job", slurm_id], env=env, capture_output=True, text=True, check=True).stdout
@@ -213,7 +218,6 @@ def test_tiny_profile_through_the_slurm_executor_matches_a_local_run(slurm_clust
     assert {j["BatchFlag"] for j in jobs.values()} == {"1"}  # batch jobs: submitted with sbatch
     assert {j["WorkDir"] for j in jobs.values()} == {str(cluster)}
     # The resources of params.yaml's quick profile (tiny_params copies it) reached SLURM.
-    rule_of_job = {job: rule for rule, job in re.findall(r"^rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)$", log, re.M)}
     train_ids = [slurm_id for job, slurm_id in submitted.items() if rule_of_job[job] == "train"]
     assert len(train_ids) == 2, rule_of_job
     assert all(jobs[i]["TimeLimit"] == "00:30:00" for i in train_ids), {i: jobs[i]["TimeLimit"] for i in train_ids}
@@ -221,5 +225,5 @@ def test_tiny_profile_through_the_slurm_executor_matches_a_local_run(slurm_clust
     assert "_slurm_rpc_submit_batch_job" in slurm_cluster.log("slurmctld.log")
 
     ours, theirs = _results(cluster), _results(local)
-    assert len(ours) == 2 + 2, sorted(ours)  # two metrics files, the table's CSV and Markdown
+    assert len(ours) == 2 + 3 + 1, sorted(ours)  # two metrics files, the table (CSV, Markdown, HTML), the curves
     assert ours == theirs
