@@ -21,6 +21,32 @@ import yaml
 
 from conftest import REPO, project_files, tiny_params
 
+def test_job_resources_come_from_params_with_experiment_overrides(repo_params, tmp_path):
+    from mtlpareto import pipeline
+    from mtlpareto.config import load_profile
+    from mtlpareto.errors import ConfigError
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(repo_params))
+    paper = load_profile(params, "paper")
+    raw = repo_params["profiles"]["paper"]
+    train = raw["resources"]["train"]
+    celeba = raw["experiments"]["celeba"]["resources"]["train"]
+    gpu = {"gpu": 1, "cpus_per_gpu": raw["torch_threads"]}
+    assert pipeline.job_resources(paper, "train", "multimnist") == {**train, **gpu}
+    assert pipeline.job_resources(paper, "train", "celeba") == {**train, **celeba, **gpu}
+    assert pipeline.job_resources(paper, "evaluate", "celeba") == {**raw["resources"]["evaluate"], **gpu}
+    assert pipeline.job_resources(paper, "other") == raw["resources"]["other"]  # no GPU for tables and figures
+    quick = load_profile(params, "quick")
+    assert pipeline.job_resources(quick, "train", "multimnist") == {**repo_params["profiles"]["quick"]["resources"]["train"], "gpu": 0}
+    with pytest.raises(ValueError, match="unknown job kind 'fit'"):
+        pipeline.job_resources(quick, "fit")
+    repo_params["profiles"]["quick"]["resources"]["train"]["runtim"] = 5
+    params.write_text(yaml.safe_dump(repo_params))
+    with pytest.raises(ConfigError, match="runtim"):
+        load_profile(params, "quick")
+
+
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "squeue", "sinfo", "scontrol")
 
