@@ -4,6 +4,7 @@ real headless browser (Debian's chromium) that clicks through to each result and
 from __future__ import annotations
 
 import base64
+import os
 import re
 import shutil
 import subprocess
@@ -109,9 +110,9 @@ def tiny_report(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(methods={"uniform": {}, "mgda_ub": {}})))
     project_files(root)
-    env = {**__import__("os").environ, "PATH": f"{Path(sys.executable).parent}:{__import__('os').environ.get('PATH', '')}"}
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     _snakemake(root, env, "--cores", "2")  # a bare `snakemake`: the main job is the default target
-    # As the README writes it: no target, the main job's outputs.
+    # As the README writes it: no target, so the main job's tables and figures.
     log = _snakemake(root, env, "--report", "report.html")
     assert "Report created" in log
     return root

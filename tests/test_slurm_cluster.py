@@ -41,6 +41,13 @@ def test_job_resources_come_from_params_with_experiment_overrides(repo_params, t
     assert pipeline.job_resources(quick, "train", "multimnist") == {**repo_params["profiles"]["quick"]["resources"]["train"], "gpu": 0}
     with pytest.raises(ValueError, match="unknown job kind 'fit'"):
         pipeline.job_resources(quick, "fit")
+    # an experiment's own entry for its table, figure and curves jobs; fetch and build_data keep the profile's
+    other = repo_params["profiles"]["quick"]["resources"]["other"]
+    repo_params["profiles"]["quick"]["experiments"]["scenes"]["resources"] = {"other": {"mem_mb": 5000}}
+    params.write_text(yaml.safe_dump(repo_params))
+    quick = load_profile(params, "quick")
+    assert pipeline.job_resources(quick, "other", "scenes") == {**other, "mem_mb": 5000}
+    assert pipeline.job_resources(quick, "other", "multimnist") == pipeline.job_resources(quick, "other") == other
     repo_params["profiles"]["quick"]["resources"]["train"]["runtim"] = 5
     params.write_text(yaml.safe_dump(repo_params))
     with pytest.raises(ConfigError, match="runtim"):

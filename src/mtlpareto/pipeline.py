@@ -197,22 +197,23 @@ def declared_outputs(profile: Profile, params_file: str = "params.yaml") -> list
     return [o for st in stages(profile, params_file) for o in st.outs + st.metrics]
 
 
-JOB_KINDS = ("train", "evaluate", "other")  # keys of params.yaml's `resources`; other: fetch, build_data, table, figure
+JOB_KINDS = ("train", "evaluate", "other")  # keys of params.yaml's `resources`; other: fetch, build_data, table, figure, curves
 
 
 def job_resources(profile: Profile, kind: str, experiment: str | None = None) -> dict[str, int]:
     """What one job of `kind` asks a cluster scheduler for, as Snakemake resources.
 
     `runtime` (minutes) and `mem_mb` come from the profile's `resources` in params.yaml, an
-    experiment's own entry overriding them for its train and evaluate jobs; undeclared ones are
-    left to the Snakemake profile's default-resources. Train and evaluate jobs run on the
+    experiment's own entry overriding them for its jobs (fetch and build_data jobs belong to a
+    dataset, not an experiment: `experiment` None); undeclared ones are left to the Snakemake
+    profile's default-resources. Train and evaluate jobs run on the
     profile's device, so on cuda each asks for one GPU (`gpu`, Snakemake's SLURM executor
     turns it into --gpus) with `torch_threads` CPUs beside it. Local runs ignore all of it.
     """
     if kind not in JOB_KINDS:
         raise ValueError(f"unknown job kind {kind!r}; known: {', '.join(JOB_KINDS)}")
     resources = dict((profile.raw.get("resources") or {}).get(kind) or {})
-    if experiment is not None and kind != "other":
+    if experiment is not None:
         resources.update((profile.experiment(experiment).get("resources") or {}).get(kind) or {})
     if kind != "other":
         resources["gpu"] = 1 if profile.device == "cuda" else 0

@@ -25,7 +25,7 @@ rule table:
         md=update(here(P.TABLE).replace("{ext}", "md")),
         html=update(in_report(here(P.TABLE), "table", "html")),
     resources:
-        **P.job_resources(PROFILE, "other"),
+        **resources_by_experiment("other"),
     shell:
         P.COMMANDS["table"].format(experiment="{wildcards.experiment}", table="{wildcards.table}", **CLI)
 
@@ -41,7 +41,7 @@ rule figure:
         png=update(in_report(here(P.FIGURE), "figure", "png")),
         pdf=update(here(P.FIGURE).replace("{ext}", "pdf")),
     resources:
-        **P.job_resources(PROFILE, "other"),
+        **resources_by_experiment("other"),
     shell:
         P.COMMANDS["figure"].format(experiment="{wildcards.experiment}", figure="{wildcards.figure}", **CLI)
 
@@ -56,6 +56,6 @@ rule curves:
     output:
         update(here(P.CURVES)),
     resources:
-        **P.job_resources(PROFILE, "other"),
+        **resources_by_experiment("other"),
     shell:
         P.COMMANDS["curves"].format(experiment="{wildcards.experiment}", **CLI)
