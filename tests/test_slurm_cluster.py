@@ -224,6 +224,9 @@ def test_tiny_profile_through_the_slurm_executor_matches_a_local_run(slurm_clust
     local, cluster = tmp_path / "local", tmp_path / "cluster"
     _project(local)
     _project(cluster)
+    # A DVC repository, as the real one: the Snakemake submitting the jobs holds DVC's lock, and
+    # the Snakemake inside each job (started without hooks) must not try to take it again.
+    subprocess.run([str(Path(sys.executable).parent / "dvc"), "init", "--no-scm", "-q"], cwd=cluster, env=env, check=True)
     _snakemake(local, env, "--cores", "2", "paper_figures")
 
     started = time.monotonic()

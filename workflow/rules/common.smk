@@ -41,6 +41,16 @@ def resources_by_experiment(kind):
     return {k: (lambda wc, k=k: P.job_resources(PROFILE, kind, wc.experiment).get(k)) for k in sorted(keys)}
 
 
+
+def in_report(path, kind, fmt):
+    """`path` (a table or figure pattern) in `snakemake --report`'s HTML file: under its experiment,
+    with its caption (workflow/report/<kind>.rst; paths relative to workflow/rules/)."""
+    return report(
+        path.replace("{ext}", fmt), caption=f"../report/{kind}.rst", category="{experiment}", subcategory=f"{kind}s",
+        labels={kind: "{" + kind + "}", "format": fmt},
+    )
+
+
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_]+",
     experiment=r"[A-Za-z0-9_]+",

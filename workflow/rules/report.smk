@@ -4,14 +4,6 @@ import re as _re
 # ambiguous (multimnist_ctrl_tradeoff_curves); the profile's own experiment names settle it.
 EXPERIMENT_NAMES = "|".join(_re.escape(name) for name in sorted(PROFILE.experiments, key=len, reverse=True))
 
-# `snakemake --report report.html`: one category per experiment; captions in workflow/report/.
-def in_report(path, kind, fmt):
-    """`path` (a table or figure pattern) in the HTML report, under its experiment, with its caption."""
-    return report(
-        path.replace("{ext}", fmt), caption=f"../report/{kind}.rst", category="{experiment}", subcategory=f"{kind}s",
-        labels={kind: "{" + kind + "}", "format": fmt},
-    )
-
 
 rule table:
     """An experiment's table: CSV (machine-readable), Markdown, and HTML for the report."""
