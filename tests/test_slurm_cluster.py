@@ -58,6 +58,11 @@ DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "squeue", "sinfo", "scontrol")
 
 
+def _program(name: str) -> str:
+    """A SLURM or munge program: on PATH, or in /usr/sbin (Debian's daemons, not on a user's PATH)."""
+    return shutil.which(name) or f"/usr/sbin/{name}"
+
+
 def _free_ports(n: int) -> list[int]:
     sockets = [socket.socket() for _ in range(n)]
     for s in sockets:
@@ -143,7 +148,7 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def slurm_cluster(tmp_path_factory):
-    missing = [tool for tool in DAEMONS + CLIENTS if shutil.which(tool) is None and not Path("/usr/sbin", tool).exists()]
+    missing = [tool for tool in DAEMONS + CLIENTS if not Path(_program(tool)).exists()]
     if missing:
         pytest.skip(f"SLURM cannot start here: {', '.join(missing)} not installed (Debian: apt-get install -y slurm-wlm munge)")
     if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
@@ -169,16 +174,15 @@ def slurm_cluster(tmp_path_factory):
     srun = root / "bin" / "srun"
     srun.write_text(f"#!/bin/sh\nSLURM_CONF={conf} exec {shutil.which('srun') or '/usr/bin/srun'} \"$@\"\n")
     srun.chmod(0o755)
-    sbin = lambda name: shutil.which(name) or f"/usr/sbin/{name}"  # noqa: E731
     cluster = Cluster(root, env)
     try:
-        cluster.start([sbin("munged"), "-F", "-f", f"--socket={root}/munge-run/munge.socket", f"--key-file={key}",
+        cluster.start([_program("munged"), "-F", "-f", f"--socket={root}/munge-run/munge.socket", f"--key-file={key}",
                        f"--log-file={root}/log/munged.log", f"--pid-file={root}/munge-run/munged.pid", f"--seed-file={root}/munge-key/seed"], "munged")
         deadline = time.monotonic() + 20
         while not (root / "munge-run/munge.socket").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
-        cluster.start([sbin("slurmctld"), "-D", "-c", "-f", str(conf)], "slurmctld")
-        cluster.start([sbin("slurmd"), "-D", "-N", "localhost", "-f", str(conf)], "slurmd")
+        cluster.start([_program("slurmctld"), "-D", "-c", "-f", str(conf)], "slurmctld")
+        cluster.start([_program("slurmd"), "-D", "-N", "localhost", "-f", str(conf)], "slurmd")
         deadline = time.monotonic() + 60
         state = ""
         while time.monotonic() < deadline:
