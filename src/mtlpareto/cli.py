@@ -206,10 +206,25 @@ def cmd_table(args: argparse.Namespace) -> None:
 
     prof = _profile(args)
     df = _experiment_frame(prof, args.experiment)
-    csv_path, md_path = (Path(p) for p in pipeline.table_paths(prof, args.experiment, args.table))
+    csv_path, md_path, html_path = (Path(p) for p in pipeline.table_paths(prof, args.experiment, args.table))
     ensure_writable(csv_path)
-    summary = write_table(args.table, df, args.experiment, f"{args.experiment}: {args.table} ({prof.name} profile)", csv_path, md_path)
+    summary = write_table(args.table, df, args.experiment, f"{args.experiment}: {args.table} ({prof.name} profile)", csv_path, md_path, html_path)
     print(md_path.read_text() if len(summary) else f"empty table {csv_path}")
+
+
+def cmd_curves(args: argparse.Namespace) -> None:
+    from mtlpareto import pipeline
+    from mtlpareto.data import task_names
+    from mtlpareto.io import atomic_write_text, ensure_writable
+    from mtlpareto.metrics.curves import training_curves_csv
+
+    prof = _profile(args)
+    logs = {pipeline.curve_run_name(r): Path(pipeline.train_log_path(prof, r)) for r in prof.runs(args.experiment)}
+    tasks = task_names(prof.dataset_spec(prof.experiment(args.experiment)["dataset"]))
+    path = Path(pipeline.curves_path(prof, args.experiment))
+    ensure_writable(path)
+    atomic_write_text(training_curves_csv(logs, tasks), path)
+    print(f"{path}: {len(logs)} runs")
 
 
 def cmd_figure(args: argparse.Namespace) -> None:
@@ -374,6 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("figure", cmd_figure, "draw an experiment's figure (PNG + PDF)")
     p.add_argument("--experiment", required=True)
     p.add_argument("--figure", required=True)
+    p = add("curves", cmd_curves, "write an experiment's per-epoch training losses (CSV, for dvc plots)")
+    p.add_argument("--experiment", required=True)
     p = add("dvc-yaml", cmd_dvc_yaml, "generate the profile's dvc.yaml from params.yaml")
     p.add_argument("--output", default=None, help="default: results/<profile>/dvc.yaml")
     p.add_argument("--check", action="store_true", help="fail if the file differs from what would be generated")

@@ -29,8 +29,9 @@ METRICS_PATTERN = PROFILE_ROOT + "/runs/" + RUN_DIR + "/metrics.json"
 TRAIN_LOG = PROFILE_ROOT + "/logs/" + RUN_DIR + "/train_log.jsonl"
 TABLE = PROFILE_ROOT + "/tables/{experiment}_{table}.{ext}"
 FIGURE = PROFILE_ROOT + "/figures/{experiment}_{figure}.{ext}"
+CURVES = PROFILE_ROOT + "/curves/{experiment}.csv"  # per-epoch training losses of every run, for `dvc plots`
 DVC_YAML = PROFILE_ROOT + "/dvc.yaml"
-TABLE_EXTS = ("csv", "md")
+TABLE_EXTS = ("csv", "md", "html")  # html: the Markdown rendered, for Snakemake's report
 FIGURE_EXTS = ("png", "pdf")
 
 # Commands of the package's CLI, one per rule. {params} (shell-quoted: the file name may hold
@@ -46,6 +47,7 @@ COMMANDS = {
     "train_evaluate": "mtlpareto train --params {params} --profile {profile} --experiment {experiment} --method {method} --evaluate",
     "table": "mtlpareto table --params {params} --profile {profile} --experiment {experiment} --table {table}",
     "figure": "mtlpareto figure --params {params} --profile {profile} --experiment {experiment} --figure {figure}",
+    "curves": "mtlpareto curves --params {params} --profile {profile} --experiment {experiment}",
 }
 CODE_DEP = "src/mtlpareto"
 PUBLISHED = "results/published.yaml"  # the papers' numbers, shown beside ours in tables
@@ -99,6 +101,52 @@ def table_paths(profile: Profile | str, experiment: str, table: str) -> list[str
 
 def figure_paths(profile: Profile | str, experiment: str, figure: str) -> list[str]:
     return [FIGURE.format(profile=_name(profile), experiment=experiment, figure=figure, ext=e) for e in FIGURE_EXTS]
+
+
+def curves_path(profile: Profile | str, experiment: str) -> str:
+    return CURVES.format(profile=_name(profile), experiment=experiment)
+
+
+def curve_run_name(run: Run) -> str:
+    """A run's name inside its experiment's curves file."""
+    return f"{run.method}/{run.variant}/seed{run.seed}"
+
+
+def curve_columns(profile: Profile, experiment: str) -> list[str]:
+    """The loss columns of an experiment's curves file: one per run and task, in run order."""
+    from mtlpareto.data import task_names
+    from mtlpareto.metrics.curves import curve_column
+
+    tasks = task_names(profile.dataset_spec(profile.experiment(experiment)["dataset"]))
+    return [curve_column(curve_run_name(run), task) for run in profile.runs(experiment) for task in tasks]
+
+
+def dvc_plots(profile: Profile) -> list:
+    """Top-level `plots` of dvc.yaml: every PNG figure, and each experiment's training curves.
+
+    `dvc plots show` renders them into one HTML page; `dvc plots diff <rev>` draws a revision's
+    curves over the workspace's (the curves files are in git, the figures in the DVC cache).
+    """
+    import posixpath
+
+    # DVC reads top-level plot paths relative to the dvc.yaml, which lives in the profile's tree.
+    def rel(path: str) -> str:
+        return posixpath.relpath(path, posixpath.dirname(dvc_yaml_path(profile)))
+
+    plots: list = []
+    for name, exp in profile.experiments.items():
+        plots += [rel(p) for figure in exp.get("figures", []) for p in figure_paths(profile, name, figure) if p.endswith(".png")]
+        plots.append({
+            f"{name}: training loss per epoch": {
+                "template": "linear",
+                "x": "epoch",
+                "y": {rel(curves_path(profile, name)): curve_columns(profile, name)},
+                "title": f"{name} ({_name(profile)} profile): mean training loss per epoch, one line per run and task",
+                "x_label": "epoch",
+                "y_label": "training loss",
+            }
+        })
+    return plots
 
 
 def dvc_yaml_path(profile: Profile | str) -> str:
@@ -156,6 +204,31 @@ def declared_outputs(profile: Profile, params_file: str = "params.yaml") -> list
     return [o for st in stages(profile, params_file) for o in st.outs + st.metrics]
 
 
+JOB_KINDS = ("train", "evaluate", "other")  # keys of params.yaml's `resources`; other: fetch, build_data, table, figure, curves
+
+
+def job_resources(profile: Profile, kind: str, experiment: str | None = None) -> dict[str, int]:
+    """What one job of `kind` asks a cluster scheduler for, as Snakemake resources.
+
+    `runtime` (minutes) and `mem_mb` come from the profile's `resources` in params.yaml, an
+    experiment's own entry overriding them for its jobs (fetch and build_data jobs belong to a
+    dataset, not an experiment: `experiment` None); undeclared ones are left to the Snakemake
+    profile's default-resources. Train and evaluate jobs run on the
+    profile's device, so on cuda each asks for one GPU (`gpu`, Snakemake's SLURM executor
+    turns it into --gpus) with `torch_threads` CPUs beside it. Local runs ignore all of it.
+    """
+    if kind not in JOB_KINDS:
+        raise ValueError(f"unknown job kind {kind!r}; known: {', '.join(JOB_KINDS)}")
+    resources = dict((profile.raw.get("resources") or {}).get(kind) or {})
+    if experiment is not None:
+        resources.update((profile.experiment(experiment).get("resources") or {}).get(kind) or {})
+    if kind != "other":
+        resources["gpu"] = 1 if profile.device == "cuda" else 0
+        if resources["gpu"]:
+            resources["cpus_per_gpu"] = profile.raw.get("torch_threads", 1)
+    return resources
+
+
 @dataclass
 class Stage:
     name: str
@@ -195,6 +268,10 @@ def stages(profile: Profile, params_file: str = "params.yaml") -> list[Stage]:
                 out.append(Stage(f"train-{tag}", COMMANDS["train"].format(run=shlex.quote(run.id), **fmt), deps, outs=[checkpoint], params=run_params))
             evaluate = COMMANDS["evaluate"].format(experiment=exp_name, method=method, **fmt)
             out.append(Stage(f"evaluate-{exp_name}-{method}", evaluate, checkpoints + [processed, CODE_DEP], metrics=metrics))
+        # The epoch logs sit beside the checkpoints (not versioned); a run's checkpoint is
+        # written after its last epoch's line.
+        trained = [checkpoint_path(profile, r) for r in profile.runs(exp_name)]
+        out.append(Stage(f"curves-{exp_name}", COMMANDS["curves"].format(experiment=exp_name, **fmt), trained + [f"{CODE_DEP}/metrics"], outs=[curves_path(profile, exp_name)]))
         read = experiment_metrics(profile, exp_name)
         for table in exp.get("tables", []):
             out.append(Stage(f"table-{exp_name}-{table}", COMMANDS["table"].format(experiment=exp_name, table=table, **fmt), read + [PUBLISHED, f"{CODE_DEP}/metrics"], outs=table_paths(profile, exp_name, table)))
@@ -220,13 +297,14 @@ def dvc_yaml(profile: Profile, params_file: str = "params.yaml") -> str:
             entry["params"] = [{params_file: st.params}] if params_file != "params.yaml" else st.params
         outs = []
         for o in st.outs:
-            in_git = "/tables/" in o
+            in_git = "/tables/" in o or "/curves/" in o
             outs.append({o: {"cache": False, "persist": True}} if in_git else {o: {"persist": True}})
         if outs:
             entry["outs"] = outs
         if st.metrics:
             entry["metrics"] = [{m: {"cache": False, "persist": True}} for m in st.metrics]
         doc["stages"][st.name] = entry
+    doc["plots"] = dvc_plots(profile)
     header = "# Generated by `mtlpareto dvc-yaml` from params.yaml and mtlpareto/pipeline.py: do not edit by hand.\n"
     return header + yaml.safe_dump(doc, sort_keys=False, width=200)
 

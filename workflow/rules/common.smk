@@ -30,8 +30,24 @@ MAIN_TARGETS = P.declared_outputs(PROFILE, PARAMS_FILE)
 def here(pattern):
     """A pipeline path pattern inside the active profile's tree (wildcards left as they are)."""
     return pattern.replace("{profile}", PROFILE.name)
-USES_GPU = 1 if PROFILE.device == "cuda" else 0
 THREADS = PROFILE.raw.get("torch_threads", 1)
+
+
+def resources_by_experiment(kind):
+    """Resources of a rule whose jobs belong to any experiment ({experiment} wildcard):
+    each one a function of the wildcards, so an experiment's own `resources` apply to its jobs."""
+    keys = {k for name in PROFILE.experiments for k in P.job_resources(PROFILE, kind, name)}
+    return {k: (lambda wc, k=k: P.job_resources(PROFILE, kind, wc.experiment).get(k)) for k in sorted(keys)}
+
+
+
+def in_report(path, kind, fmt):
+    """`path` (a table or figure pattern) in `snakemake --report`'s HTML file: under its experiment,
+    with its caption (workflow/report/<kind>.rst; paths relative to workflow/rules/)."""
+    return report(
+        path.replace("{ext}", fmt), caption=f"../report/{kind}.rst", category="{experiment}", subcategory=f"{kind}s",
+        labels={kind: "{" + kind + "}", "format": fmt},
+    )
 
 
 wildcard_constraints:

@@ -7,6 +7,8 @@ rule fetch:
         update(here(P.RAW_MANIFEST)),
     params:
         spec=lambda wc: spec_json(PROFILE.dataset_spec(wc.dataset)),
+    resources:
+        **P.job_resources(PROFILE, "other"),
     shell:
         P.COMMANDS["fetch"].format(dataset="{wildcards.dataset}", **CLI)
 
@@ -19,5 +21,7 @@ rule build_data:
         update(here(P.PROCESSED)),
     params:
         spec=lambda wc: spec_json(PROFILE.dataset_spec(wc.dataset)),
+    resources:
+        **P.job_resources(PROFILE, "other"),
     shell:
         P.COMMANDS["build_data"].format(dataset="{wildcards.dataset}", **CLI)

@@ -19,7 +19,7 @@ if PROFILE.jobs == "per_run":
             run=run_id,
         threads: THREADS
         resources:
-            gpu=USES_GPU,
+            **resources_by_experiment("train"),
         shell:
             P.COMMANDS["train"].format(run="{params.run:q}", **CLI)
 
@@ -50,8 +50,9 @@ for _experiment in PROFILE.experiments:
                     method=_method,
                     specs=spec_json([PROFILE.run_spec(r) for r in _runs]),
                 threads: THREADS
+                # The train resources of one run, its runtime once per run the job trains.
                 resources:
-                    gpu=USES_GPU,
+                    **{k: v * len(_runs) if k == "runtime" else v for k, v in P.job_resources(PROFILE, "train", _experiment).items()},
                 shell:
                     P.COMMANDS["train_evaluate"].format(experiment="{params.experiment}", method="{params.method}", **CLI)
 
@@ -70,5 +71,7 @@ for _experiment in PROFILE.experiments:
                     experiment=_experiment,
                     method=_method,
                 threads: THREADS
+                resources:
+                    **P.job_resources(PROFILE, "evaluate", _experiment),
                 shell:
                     P.COMMANDS["evaluate"].format(experiment="{params.experiment}", method="{params.method}", **CLI)

@@ -155,10 +155,16 @@ def to_markdown(summary: "pd.DataFrame", title: str, experiment: str | None = No
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def write_table(name: str, df: "pd.DataFrame", experiment: str, title: str, csv_path: Path, md_path: Path) -> "pd.DataFrame":
+def write_table(name: str, df: "pd.DataFrame", experiment: str, title: str, csv_path: Path, md_path: Path, html_path: Path | None = None) -> "pd.DataFrame":
+    """The table as CSV, Markdown and (for Snakemake's report) the Markdown rendered as HTML."""
+    from mtlpareto.metrics.table_html import markdown_table_html
+
     summary = TABLES.get(name)(df)
+    markdown = to_markdown(summary, title, experiment)
     atomic_write_text(summary.to_csv(index=False), csv_path)
-    atomic_write_text(to_markdown(summary, title, experiment), md_path)
+    atomic_write_text(markdown, md_path)
+    if html_path is not None:
+        atomic_write_text(markdown_table_html(markdown), html_path)
     return summary
 
 
