@@ -27,6 +27,7 @@ from mtlpareto.config import load_profile
 from mtlpareto.data.store import load_processed
 from mtlpareto.metrics.hypervolume import hypervolume
 from mtlpareto.training import evaluate_run, train_run
+from mtlpareto.training.run_state import set_threads
 
 CTRL = "multimnist_ctrl/{}/default/seed0"
 UNIFORM = "multimnist/uniform/default/seed0"
@@ -86,7 +87,7 @@ def main() -> None:
     parser.add_argument("variants", nargs="*", help=f"default: all of {list(VARIANTS)}")
     parser.add_argument("--out", default="results/benchmarks/controllable_gap.csv")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    set_threads(1)  # torch and numpy BLAS
     prof = load_profile("params.yaml", "quick")
     data_path = Path("data/processed/quick/multimnist_5k.pt")
     data = load_processed(data_path)

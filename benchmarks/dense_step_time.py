@@ -29,6 +29,7 @@ from mtlpareto.errors import ConfigError
 from mtlpareto.methods import StepContext, build_method, standalone_options
 from mtlpareto.models import build_model
 from mtlpareto.tasks.classification import ClassificationTask
+from mtlpareto.training.run_state import set_threads
 
 N_CLASSES = 13
 SEGMENTATION = ClassificationTask("semantic", N_CLASSES, ignore_index=-1)
@@ -119,7 +120,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=300, help="training images per epoch, for the estimate")
     parser.add_argument("--eval-images", type=int, default=200, help="val + test images scored per run, for the estimate")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)  # torch and numpy BLAS
     sizes = [tuple(s) for s in (args.size or [[96, 128]])]
     baseline = args.methods[0]
     print(f"SegNet ({args.architecture}), 3 tasks, batch {args.batch}, {args.threads} thread(s), {args.steps} steps per method "

@@ -27,6 +27,7 @@ import torch
 
 from mtlpareto.models import build_model
 from mtlpareto.models.hypernet import ControllableModel, FunctionalTarget, HyperNetwork
+from mtlpareto.training.run_state import set_threads
 
 
 def _sync(device: torch.device) -> None:
@@ -80,7 +81,7 @@ def main() -> None:
     parser.add_argument("--phn", action="store_true", help="also time PHN's unchunked hypernetwork (hidden 100)")
     args = parser.parse_args()
 
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)  # torch and numpy BLAS
     torch.manual_seed(0)
     device = torch.device(args.device)
     shape = tuple(args.input)

@@ -18,6 +18,7 @@ import torch
 
 from mtlpareto.solvers import min_norm_weights
 from mtlpareto.solvers.min_norm import gram_float64
+from mtlpareto.training.run_state import set_threads
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -36,7 +37,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=21330, help="shared parameters (LeNet's encoder: 21,330)")
     parser.add_argument("--repeats", type=int, default=50)
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    set_threads(1)  # torch and numpy BLAS
     g = torch.Generator().manual_seed(0)
     print(f"{'T':>4} {'gradients':<11} {'gram ms':>8} {'cold ms':>8} {'warm ms':>8} {'support':>8}")
     for t in args.tasks:

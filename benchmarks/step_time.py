@@ -33,6 +33,7 @@ from mtlpareto.methods import StepContext, build_method, standalone_options
 from mtlpareto.models import build_model
 from mtlpareto.solvers import min_norm_weights
 from mtlpareto.training.loop import resolve_jacobian_mode
+from mtlpareto.training.run_state import set_threads
 
 
 # Inputs of the experiments the models come from: MultiMNIST for LeNet, CelebA for ResNet-18.
@@ -123,7 +124,7 @@ def main() -> None:
                         help="per-task gradient strategies to time (auto: loop on CPU, batched on CUDA)")
     parser.add_argument("--out", type=Path, default=None, help="write OUT.csv and OUT.png")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)  # torch and numpy BLAS
     device = torch.device(args.device)
 
     rows = []

@@ -123,7 +123,7 @@ def test_mgda_ub_backward_sets_the_weighted_gradient_in_one_pass():
 def test_gradient_normalizers_match_the_official_formulas():
     grads = torch.tensor([[3.0, 4.0], [0.0, 2.0]])
     losses = torch.tensor([2.0, 0.5])
-    torch.testing.assert_close(gradient_normalizers(grads, losses, "none"), torch.ones(2))
-    torch.testing.assert_close(gradient_normalizers(grads, losses, "l2"), torch.tensor([5.0, 2.0]))
-    torch.testing.assert_close(gradient_normalizers(grads, losses, "loss"), torch.tensor([2.0, 0.5]))
-    torch.testing.assert_close(gradient_normalizers(grads, losses, "loss+"), torch.tensor([10.0, 1.0]))
+    torch.testing.assert_close(gradient_normalizers(grads.norm(dim=1), losses, "none"), torch.ones(2))
+    torch.testing.assert_close(gradient_normalizers(grads.norm(dim=1), losses, "l2"), torch.tensor([5.0, 2.0]))
+    torch.testing.assert_close(gradient_normalizers(grads.norm(dim=1), losses, "loss"), torch.tensor([2.0, 0.5]))
+    torch.testing.assert_close(gradient_normalizers(grads.norm(dim=1), losses, "loss+"), torch.tensor([10.0, 1.0]))

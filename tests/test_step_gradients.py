@@ -45,7 +45,7 @@ def _reference(model, x, y, wrt: str, normalization: str) -> list[torch.Tensor]:
     targets = [z] if wrt == "representation" else list(model.encoder.parameters())
     rows = [torch.cat([g.reshape(-1) for g in torch.autograd.grad(losses[t], targets, retain_graph=True)]) for t in range(len(losses))]
     grads = torch.stack(rows)
-    scaled = grads / gradient_normalizers(grads, losses, normalization)[:, None]
+    scaled = grads / gradient_normalizers(grads.norm(dim=1), losses, normalization)[:, None]
     weights = min_norm_weights(scaled)
     model.zero_grad()
     (weights.detach() * losses).sum().backward()

@@ -151,7 +151,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def _evaluate_runs(prof, runs: list) -> None:
     """Write the metrics file of each run (all of one experiment)."""
-    import torch
     from tqdm.auto import tqdm
 
     from mtlpareto import pipeline
@@ -159,7 +158,9 @@ def _evaluate_runs(prof, runs: list) -> None:
     from mtlpareto.io import atomic_write_json, check_torch_file, ensure_writable
     from mtlpareto.training import evaluate_run
 
-    torch.set_num_threads(prof.raw.get("torch_threads", 1))
+    from mtlpareto.training.run_state import set_threads
+
+    set_threads(prof.raw.get("torch_threads", 1))
     # Every input checked before any work, every output written only after all runs are
     # evaluated: a bad checkpoint fails the job at once, naming itself, and replaces nothing.
     checkpoints = [Path(pipeline.checkpoint_path(prof, run)) for run in runs]
