@@ -76,12 +76,18 @@ def tiny_project(tmp_path, monkeypatch):
     return tmp_path
 
 
+def _tree_state(root: Path) -> dict:
+    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 def test_check_sample_passes_after_a_run_and_names_a_perturbed_key(tiny_project, capsys):
+    before = _tree_state(tiny_project)
     assert cli.main(["check-sample", "--runs", "2"]) == 0
+    # Retrained elsewhere: no file of the project (manifests, data, checkpoints) was rewritten or added.
+    assert _tree_state(tiny_project) == before
     out = capsys.readouterr().out
     assert "all 2 sampled runs reproduce their committed metrics bitwise" in out
     assert "reported numbers of results/reported/tiny.yaml are within their bands" in out
-    # The scratch directory was used: no committed file was rewritten, nothing left behind.
     sampled = [line.split(": ")[0].strip() for line in out.splitlines() if line.endswith("bitwise equal")]
     assert len(sampled) == 2
 

@@ -269,11 +269,14 @@ def cmd_check_sample(args: argparse.Namespace) -> None:
     scratch = contextlib.nullcontext(args.workdir) if args.workdir else tempfile.TemporaryDirectory(prefix="mtlpareto-sample-")
     with scratch as workdir:
         work = Path(workdir).resolve()
-        # The pipeline's relative paths, resolved in the scratch directory; raw downloads shared.
-        (work / "data").mkdir(parents=True, exist_ok=True)
-        if not (work / pipeline.RAW_ROOT).exists():
-            (repo / pipeline.RAW_ROOT).mkdir(parents=True, exist_ok=True)
-            (work / pipeline.RAW_ROOT).symlink_to(repo / pipeline.RAW_ROOT, target_is_directory=True)
+        # The pipeline's relative paths, resolved in the scratch directory. Raw downloads are
+        # shared (linked), except the profile's manifests: rewriting them would make the
+        # repository's processed data look older than its inputs to Snakemake.
+        scratch_raw, repo_raw = work / pipeline.RAW_ROOT, repo / pipeline.RAW_ROOT
+        scratch_raw.mkdir(parents=True, exist_ok=True)
+        for entry in sorted(repo_raw.iterdir()) if repo_raw.is_dir() else []:
+            if entry.name != prof.name and not (scratch_raw / entry.name).exists():
+                (scratch_raw / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
         os.chdir(work)
         try:
             datasets = sorted({prof.experiment(run.experiment)["dataset"] for run in runs})
