@@ -267,6 +267,59 @@ def cmd_check_reported(args: argparse.Namespace) -> None:
     print(f"all {len(reported)} reported numbers of {path} are within their bands")
 
 
+def cmd_check_sample(args: argparse.Namespace) -> None:
+    """Retrain a hash-chosen sample of runs in a scratch directory; metrics must be bitwise equal."""
+    import contextlib
+    import os
+    import tempfile
+
+    from mtlpareto import pipeline
+    from mtlpareto.metrics.sample_check import compare_metrics, sample_runs
+
+    prof = _profile(args)
+    repo = Path.cwd()
+    params = str(Path(args.params).resolve())
+    runs = sample_runs(prof.runs(), args.runs)
+    committed = {run.id: Path(pipeline.metrics_path(prof, run)) for run in runs}  # relative to the repository
+    missing = [str(path) for path in committed.values() if not (repo / path).is_file()]
+    if missing:
+        raise MTLParetoError(f"committed metrics missing, e.g. {missing[0]}: run the profile first (`snakemake --cores all paper_figures --config profile={prof.name}`)")
+    print(f"check-sample: {len(runs)} of {len(prof.runs())} runs of profile {prof.name!r}: " + ", ".join(run.id for run in runs), flush=True)
+    scratch = contextlib.nullcontext(args.workdir) if args.workdir else tempfile.TemporaryDirectory(prefix="mtlpareto-sample-")
+    with scratch as workdir:
+        work = Path(workdir).resolve()
+        # The pipeline's relative paths, resolved in the scratch directory. Raw downloads are
+        # shared (linked), except the profile's manifests: rewriting them would make the
+        # repository's processed data look older than its inputs to Snakemake.
+        scratch_raw, repo_raw = work / pipeline.RAW_ROOT, repo / pipeline.RAW_ROOT
+        scratch_raw.mkdir(parents=True, exist_ok=True)
+        for entry in sorted(repo_raw.iterdir()) if repo_raw.is_dir() else []:
+            if entry.name != prof.name and not (scratch_raw / entry.name).exists():
+                (scratch_raw / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+        os.chdir(work)
+        try:
+            datasets = sorted({prof.experiment(run.experiment)["dataset"] for run in runs})
+            for dataset in datasets:  # the rules' fetch and build-data, then each run's train + evaluate
+                fields = argparse.Namespace(params=params, profile=prof.name, dataset=dataset)
+                cmd_fetch(fields)
+                cmd_build_data(fields)
+            problems = []
+            for run in runs:
+                _train_one(prof, run, params, progress=False)
+                _evaluate_runs(prof, [run])
+                problem = compare_metrics(run.id, repo / committed[run.id], work / committed[run.id], label=str(committed[run.id]))
+                print(f"  {run.id}: {'DIFFERS' if problem else 'bitwise equal'}", flush=True)
+                if problem:
+                    problems.append(problem)
+        finally:
+            os.chdir(repo)
+    if problems:
+        raise MTLParetoError(f"{len(problems)} of {len(runs)} sampled runs do not reproduce their committed metrics:\n  " + "\n  ".join(problems))
+    print(f"all {len(runs)} sampled runs reproduce their committed metrics bitwise")
+    if not args.skip_reported:
+        cmd_check_reported(argparse.Namespace(params=args.params, profile=prof.name, reported=args.reported))
+
+
 def cmd_update_reported(args: argparse.Namespace) -> None:
     from mtlpareto.metrics.reported import Band, reported_path, write_reported
 
@@ -398,6 +451,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("targets", cmd_targets, "list every output of the pipeline (JSON)")
     p = add("check-reported", cmd_check_reported, "fail if a table number left its reported band")
     p.add_argument("--reported", default=None, help="default: results/reported/<profile>.yaml")
+    p = add("check-sample", cmd_check_sample, "retrain a deterministic sample of runs (by SHA-256 of their ids); fail unless their metrics equal the committed ones bitwise, then check-reported")
+    p.add_argument("--runs", type=int, default=3, help="how many runs to retrain (default 3)")
+    p.add_argument("--workdir", default=None, help="scratch directory to retrain in (default: a temporary one, removed after)")
+    p.add_argument("--reported", default=None, help="default: results/reported/<profile>.yaml")
+    p.add_argument("--skip-reported", action="store_true", help="only the bitwise rerun, not check-reported")
     p = add("update-reported", cmd_update_reported, "write the current table numbers as the reported ones")
     p.add_argument("--reported", default=None, help="default: results/reported/<profile>.yaml")
     p.add_argument("--abs-tol", type=float, default=0.01, help="band half-width (default 0.01: CPU runs are deterministic)")

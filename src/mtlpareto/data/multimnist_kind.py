@@ -33,7 +33,7 @@ class MultiMNISTKind:
                 manifest[source] = {"file": path.name, "sha256": sha256_file(path)}
             else:
                 fetch_torchvision(source, root, download=spec["download"], mirror=spec["mirror"])
-                manifest[source] = {"root": str(root), "verified": "torchvision md5"}
+                manifest[source] = {"root": str(root), "verified": "official MD5s (of the .gz, or of the IDX content of a recompressed copy)"}
         return manifest
 
     @staticmethod
