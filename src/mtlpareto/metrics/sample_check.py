@@ -21,12 +21,16 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Protocol, Sequence, TypeVar
 
 from mtlpareto.errors import ConfigError
 
-if TYPE_CHECKING:
-    from mtlpareto.config import Run
+
+class _HasId(Protocol):  # a config.Run (metrics/ sits below config/ in the layers)
+    id: str
+
+
+R = TypeVar("R", bound=_HasId)
 
 
 def run_hash(run_id: str) -> str:
@@ -34,7 +38,7 @@ def run_hash(run_id: str) -> str:
     return hashlib.sha256(run_id.encode("utf-8")).hexdigest()
 
 
-def sample_runs(runs: Sequence["Run"], k: int) -> list["Run"]:
+def sample_runs(runs: Sequence[R], k: int) -> list[R]:
     """The ``k`` runs with the smallest SHA-256 of their id (all of them if fewer)."""
     if not isinstance(k, int) or k < 1:
         raise ConfigError(f"--runs must be a positive integer, got {k!r}")
