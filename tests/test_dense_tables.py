@@ -87,3 +87,16 @@ def test_a_method_run_in_two_compared_experiments_gives_one_row_each():
     assert delta["Uniform scaling (scenes)"] == pytest.approx(sum(_delta(s, primary) for s in UNIFORM) / 2, abs=1e-4)
     assert delta["Uniform scaling (scenes_mpps)"] == pytest.approx(sum(_delta(s, primary) for s in shifted) / 2, abs=1e-4)
     assert set(table.entry_experiment.dropna()) == {"scenes", "scenes_mpps"}
+
+
+def test_mpps_rows_name_their_mask_kind():
+    from mtlpareto.metrics.aggregate import sharing_label
+
+    assert sharing_label({"sharing_log": [{"mask": "gaussian", "exclusive_capacity": 0.9}]}) == "MPPS+G"
+    assert sharing_label({"sharing_log": [{"mask": "bernoulli"}]}) == "MPPS+B"
+    assert sharing_label({}) is None
+    base = _frame()
+    other = base[base.method == "uniform"].copy()
+    other["experiment"], other["sharing"] = "scenes_mpps", "MPPS+B"
+    table = TABLES.get("dense")(pd.concat([base, other], ignore_index=True))
+    assert {"Uniform scaling (scenes)", "Uniform scaling (MPPS+B, scenes_mpps)"} <= set(table.label)

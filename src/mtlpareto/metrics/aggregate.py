@@ -9,7 +9,15 @@ import pandas as pd
 
 from mtlpareto.errors import ConfigError
 
-COLUMNS = ["experiment", "method", "variant", "seed", "preference", "task_index", "split", "task", "metric", "value", "higher_is_better", "primary", "task_order", "source"]
+COLUMNS = ["experiment", "method", "variant", "seed", "preference", "task_index", "split", "task", "metric", "value", "higher_is_better", "primary", "task_order", "source", "sharing"]
+
+
+def sharing_label(record: dict) -> str | None:
+    """How the run's network shared its layers, when not hard sharing: "MPPS+B" / "MPPS+G"
+    (Bernoulli / Gaussian masks, from the epoch log training stored), else None."""
+    log = record.get("sharing_log") or []
+    mask = log[0].get("mask") if log else None
+    return None if mask is None else "MPPS+" + mask[0].upper()
 
 
 def load_metrics(paths: list[Path]) -> pd.DataFrame:
@@ -40,6 +48,7 @@ def load_metrics(paths: list[Path]) -> pd.DataFrame:
                             "primary": directions[task]["primary"] == metric,
                             "task_order": directions[task]["order"],  # the dataset's task order (JSON keys are sorted)
                             "source": str(path),
+                            "sharing": sharing_label(record),
                         }
                     )
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -88,7 +97,9 @@ def method_summary(df: pd.DataFrame, metric: str, higher_is_better: bool | None 
         repeated = len(experiments_of[method]) > 1
         msub = sub[(sub.method == method) & (sub.experiment == experiment)] if repeated else sub[sub.method == method]
         cls = METHODS.get(method)
-        label = (cls.label or method) + (f" ({experiment})" if repeated else "")
+        sharing = msub.sharing.dropna().unique() if "sharing" in msub else []
+        where = f"{sharing[0]}, {experiment}" if len(sharing) else experiment
+        label = (cls.label or method) + (f" ({where})" if repeated else "")
         if cls.sweep == "tasks":
             chosen = msub[(msub.split == split) & (msub.task_index.notna())]
             chosen = chosen[[f"task-{t}" == v for t, v in zip(chosen.task, chosen.variant)]]
