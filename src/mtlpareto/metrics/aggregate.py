@@ -9,7 +9,7 @@ import pandas as pd
 
 from mtlpareto.errors import ConfigError
 
-COLUMNS = ["experiment", "method", "variant", "seed", "preference", "task_index", "split", "task", "metric", "value", "higher_is_better", "primary", "task_order", "source", "sharing"]
+COLUMNS = ["experiment", "method", "variant", "seed", "preference", "task_index", "split", "task", "metric", "value", "higher_is_better", "primary", "task_order", "source"]
 
 
 def sharing_label(record: dict) -> str | None:
@@ -51,7 +51,7 @@ def load_metrics(paths: list[Path]) -> pd.DataFrame:
                             "sharing": sharing_label(record),
                         }
                     )
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=COLUMNS + ["sharing"])  # sharing: optional in frames built by hand
 
 
 def selection_scores(val: pd.DataFrame) -> pd.Series:
