@@ -466,7 +466,7 @@ def test_celeba_config_runs_end_to_end_through_the_cli(tmp_path, cli_env):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(e2e_params()))
     prof = load_profile(tmp_path / "params.yaml")
     commands = [stage.cmd for stage in pipeline.stages(prof)]  # the same commands Snakemake and DVC run
-    assert len(commands) == 2 + 2 * 2 + 2 + 1
+    assert len(commands) == 2 + 2 * 2 + 1 + 2 + 1  # fetch, build; train + evaluate per method; curves; 2 tables; radar
     for cmd in commands:
         res = subprocess.run(cmd.split(), cwd=tmp_path, env=cli_env, capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, f"{cmd}\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}"
