@@ -37,6 +37,8 @@ def test_job_resources_come_from_params_with_experiment_overrides(repo_params, t
     assert pipeline.job_resources(paper, "train", "celeba") == {**train, **celeba, **gpu}
     assert pipeline.job_resources(paper, "evaluate", "celeba") == {**raw["resources"]["evaluate"], **gpu}
     assert pipeline.job_resources(paper, "other") == raw["resources"]["other"]  # no GPU for tables and figures
+    # a per_method job trains its runs in turn: their runtimes add up, nothing else does
+    assert pipeline.job_resources(paper, "train", "multimnist", runs=3) == {**train, "runtime": 3 * train["runtime"], **gpu}
     quick = load_profile(params, "quick")
     assert pipeline.job_resources(quick, "train", "multimnist") == {**repo_params["profiles"]["quick"]["resources"]["train"], "gpu": 0}
     with pytest.raises(ValueError, match="unknown job kind 'fit'"):

@@ -82,9 +82,10 @@ def train_log_path(profile: Profile | str, run: Run) -> str:
     return TRAIN_LOG.format(profile=_name(profile), **run_fields(run))
 
 
-def anchor_checkpoints(profile: Profile, run: Run) -> list[str]:
-    """Checkpoints of the runs a run is built on (DYMU's anchor net, `Profile.anchor_runs`); [] for most."""
-    return [checkpoint_path(profile, r) for r in profile.anchor_runs(run)]
+def anchor_checkpoints(profile: Profile, *runs: Run) -> list[str]:
+    """Checkpoints of the runs these runs are built on (DYMU's anchor net, `Profile.anchor_runs`),
+    each once; [] for most."""
+    return list(dict.fromkeys(checkpoint_path(profile, a) for run in runs for a in profile.anchor_runs(run)))
 
 
 def processed_path(profile: Profile | str, dataset: str) -> str:
@@ -207,7 +208,7 @@ def declared_outputs(profile: Profile, params_file: str = "params.yaml") -> list
 JOB_KINDS = ("train", "evaluate", "other")  # keys of params.yaml's `resources`; other: fetch, build_data, table, figure, curves
 
 
-def job_resources(profile: Profile, kind: str, experiment: str | None = None) -> dict[str, int]:
+def job_resources(profile: Profile, kind: str, experiment: str | None = None, runs: int = 1) -> dict[str, int]:
     """What one job of `kind` asks a cluster scheduler for, as Snakemake resources.
 
     `runtime` (minutes) and `mem_mb` come from the profile's `resources` in params.yaml, an
@@ -215,13 +216,16 @@ def job_resources(profile: Profile, kind: str, experiment: str | None = None) ->
     dataset, not an experiment: `experiment` None); undeclared ones are left to the Snakemake
     profile's default-resources. Train and evaluate jobs run on the
     profile's device, so on cuda each asks for one GPU (`gpu`, Snakemake's SLURM executor
-    turns it into --gpus) with `torch_threads` CPUs beside it. Local runs ignore all of it.
+    turns it into --gpus) with `torch_threads` CPUs beside it. A job that trains `runs` runs in
+    turn (`jobs: per_method`) asks for their runtimes together. Local runs ignore all of it.
     """
     if kind not in JOB_KINDS:
         raise ValueError(f"unknown job kind {kind!r}; known: {', '.join(JOB_KINDS)}")
     resources = dict((profile.raw.get("resources") or {}).get(kind) or {})
     if experiment is not None:
         resources.update((profile.experiment(experiment).get("resources") or {}).get(kind) or {})
+    if "runtime" in resources:
+        resources["runtime"] *= runs
     if kind != "other":
         resources["gpu"] = 1 if profile.device == "cuda" else 0
         if resources["gpu"]:
@@ -258,8 +262,7 @@ def stages(profile: Profile, params_file: str = "params.yaml") -> list[Stage]:
             metrics = [metrics_path(profile, r) for r in runs]
             if profile.jobs == "per_method":
                 cmd = COMMANDS["train_evaluate"].format(experiment=exp_name, method=method, **fmt)
-                anchors = list(dict.fromkeys(a for r in runs for a in anchor_checkpoints(profile, r)))
-                out.append(Stage(f"train_evaluate-{exp_name}-{method}", cmd, [processed] + anchors + [CODE_DEP], outs=checkpoints, metrics=metrics, params=run_params))
+                out.append(Stage(f"train_evaluate-{exp_name}-{method}", cmd, [processed] + anchor_checkpoints(profile, *runs) + [CODE_DEP], outs=checkpoints, metrics=metrics, params=run_params))
                 continue
             for run, checkpoint in zip(runs, checkpoints):
                 tag = f"{run.experiment}-{run.method}-{run.variant}-seed{run.seed}"

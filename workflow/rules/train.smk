@@ -40,7 +40,7 @@ for _experiment in PROFILE.experiments:
                     f"train_evaluate_{_experiment}_{_method}"
                 input:
                     dataset=_dataset,
-                    anchors=list(dict.fromkeys(a for r in _runs for a in P.anchor_checkpoints(PROFILE, r))),
+                    anchors=P.anchor_checkpoints(PROFILE, *_runs),
                 output:
                     [update(p) for p in _checkpoints + _metrics],
                 params:
@@ -50,9 +50,8 @@ for _experiment in PROFILE.experiments:
                     method=_method,
                     specs=spec_json([PROFILE.run_spec(r) for r in _runs]),
                 threads: THREADS
-                # The train resources of one run, its runtime once per run the job trains.
                 resources:
-                    **{k: v * len(_runs) if k == "runtime" else v for k, v in P.job_resources(PROFILE, "train", _experiment).items()},
+                    **P.job_resources(PROFILE, "train", _experiment, runs=len(_runs)),
                 shell:
                     P.COMMANDS["train_evaluate"].format(experiment="{params.experiment}", method="{params.method}", **CLI)
 
