@@ -253,3 +253,25 @@ def test_batches_augment_every_task_and_losses_are_finite(tmp_path):
     assert set(torch.unique(y["edge"]).tolist()) <= {0, 1} and set(torch.unique(y["saliency"]).tolist()) <= {0, 1}
     outputs = [torch.zeros(2, t.out_channels, 8, 8) for t in tasks]
     assert torch.isfinite(problem.losses(outputs, (x, y))).all()
+
+
+def test_the_five_tasks_train_and_evaluate_through_the_one_loop(tmp_path):
+    from mtlpareto.config import load_profile
+    from mtlpareto.data.store import save_processed
+    from mtlpareto.training import evaluate_run, train_run
+
+    folder = tmp_path / "PASCAL_MT"
+    write_pascal_mt(folder)
+    prof = load_profile({"profile": "t", "profiles": {"t": {
+        "device": "cpu", "seeds": [0],
+        "datasets": {"pc": {"kind": "pascal_context", "path": str(folder), "image_size": [32, 32], "check_counts": False}},
+        "experiments": {"pc": {"dataset": "pc", "model": {"name": "segnet", "width": 0.125}, "train": {"epochs": 1, "batch_size": 2, "optimizer": "adam", "lr": 0.001}, "methods": {"uniform": {}}}},
+    }}})
+    spec = prof.run_spec(prof.runs()[0])
+    save_processed(PascalContextKind.build(tmp_path, path=str(folder), image_size=[32, 32], check_counts=False), tmp_path / "pc.pt")
+    train_run(spec, tmp_path / "pc.pt", tmp_path / "model.pt", tmp_path / "log.jsonl", progress=False)
+    record = evaluate_run(spec, torch.load(tmp_path / "pc.pt", weights_only=True), tmp_path / "model.pt")
+    test = record["splits"]["test"]
+    assert set(test) == {"semantic", "parts", "saliency", "normal", "edge"}
+    assert set(test["saliency"]) == {"miou", "max_f", "loss"} and set(test["edge"]) == {"f_measure", "precision", "recall", "loss"}
+    assert record["tasks"]["edge"]["primary"] == "f_measure" and record["tasks"]["saliency"]["higher_is_better"]["max_f"]
