@@ -125,6 +125,16 @@ def test_resizes_labels_by_nearest_neighbour(tmp_path):
     assert torch.equal(data["test"][1]["semantic"][1].long(), torch.from_numpy(np.where(source == 255, -1, source)))
 
 
+def test_images_without_people_add_nothing_to_the_parts_loss():
+    parts = dataset_tasks({"kind": "pascal_context", "tasks": ["parts"]})[0]
+    logits = torch.randn(2, 7, 3, 4, generator=torch.Generator().manual_seed(0))
+    ignored = torch.full((1, 3, 4), -1, dtype=torch.int8)
+    labelled = torch.randint(0, 7, (1, 3, 4), generator=torch.Generator().manual_seed(1)).to(torch.int8)
+    assert float(parts.loss(logits[:1], ignored)) == 0.0  # an all-ignored batch: 0, not NaN
+    both = parts.loss(logits, torch.cat([ignored, labelled]))
+    assert torch.allclose(both, parts.loss(logits[1:], labelled))  # the mean over labelled pixels only
+
+
 def test_task_selection_orders_and_validates(tmp_path):
     tasks = dataset_tasks({"kind": "pascal_context", "tasks": ["edge", "semantic"]})
     assert [(t.name, t.type_name) for t in tasks] == [("edge", "edges"), ("semantic", "segmentation")]
