@@ -107,14 +107,7 @@ NORMAL_CLASSES = frozenset((
     427, 429, 430, 432, 440, 441, 442, 443, 444, 446, 454, 457,
 ))
 
-# Per task: the files it reads (relative to the folder, {id} the image id).
-_FILES = {
-    "semantic": ("semseg/pascal-context/{id}.png",),
-    "parts": ("human_parts/{id}.mat",),
-    "saliency": ("sal_distill/{id}.png",),
-    "normal": ("normals_distill/{id}.png", "pascal-context/trainval/{id}.mat"),
-    "edge": ("pascal-context/trainval/{id}.mat",),
-}
+# The layout as error messages show it.
 _LAYOUT = (
     ("JPEGImages/<id>.jpg", "RGB image"),
     ("ImageSets/Context/{train,val}.txt", "image ids, one a line (4998 / 5105)"),
