@@ -88,3 +88,4 @@ from mtlpareto.data import synthetic_kind, cifar100_tasks  # noqa: E402,F401
 from mtlpareto.data import nyuv2  # noqa: E402,F401
 from mtlpareto.data import cityscapes  # noqa: E402,F401
 from mtlpareto.data import scenes  # noqa: E402,F401
+from mtlpareto.data import pascal_context  # noqa: E402,F401

@@ -118,5 +118,6 @@ from mtlpareto.tasks import segmentation  # noqa: E402,F401
 from mtlpareto.tasks import depth  # noqa: E402,F401
 from mtlpareto.tasks import normals  # noqa: E402,F401
 from mtlpareto.tasks import instance  # noqa: E402,F401
+from mtlpareto.tasks import saliency, edges  # noqa: E402,F401
 
 __all__ = ["TASK_TYPES", "MetricMeter", "Task", "build_task", "index_targets", "targets_to", "task_targets"]
