@@ -53,7 +53,7 @@ class Dymu(Method):
         tau_decay: float = 0.97,
         tau_every: int = 300,
         lambda_active: float = 1.0,
-        lambda_inactive: float = 1.0,
+        lambda_inactive: float = 0.1,
         active_threshold: float = 0.6,
         task_weights: list[float] | None = None,
         embedding_dim: int = 32,

@@ -26,7 +26,19 @@ from mtlpareto.data.problems import Problem
 from mtlpareto.errors import ConfigError
 from mtlpareto.io import load_torch_file
 from mtlpareto.methods import Method, build_method
-from mtlpareto.models.dymu import TREE_BLOCKS, AnchorNet, DymuModel, EdgeHyperNet, Tree, WeightHyperNet, branching_regulariser, gumbel_softmax, task_affinity
+from mtlpareto.models.dymu import (
+    TREE_BLOCKS,
+    AnchorNet,
+    DymuModel,
+    EdgeHyperNet,
+    Tree,
+    WeightHyperNet,
+    branching_regulariser,
+    gumbel_softmax,
+    mean_affinity,
+    straight_through,
+    task_affinity,
+)
 from mtlpareto.tasks import Task, build_task
 from mtlpareto.training.learners import LEARNERS, Learner, build_from_architecture, check_finite, model_architecture
 
@@ -77,7 +89,7 @@ def load_anchor(spec: dict, tasks: list[Task], input_shape: tuple[int, ...], blo
 
 def build_dymu(anchor: AnchorNet, method_options: dict, task_names: list[str]) -> DymuModel:
     edge = EdgeHyperNet(anchor.n_tasks, anchor.n_layers, **method_options["edge"])
-    weight = WeightHyperNet(anchor, **method_options["weight"])
+    weight = WeightHyperNet(anchor, embedding_dim=method_options["edge"]["embedding_dim"], **method_options["weight"])
     return DymuModel(anchor, edge, weight, task_names)
 
 
@@ -123,7 +135,7 @@ class DymuLearner(Learner):
             # sees the data only through the problem.
             self.affinity = task_affinity(self.model.anchor.layer_features(affinity_images(problem, method.affinity_images)))
         r, c = method.sample()
-        device = self.model.edge.budget_embedding.device
+        device = self.model.edge.device
         r = r.to(device)
         weights = r * method.task_weights.to(device)
         x = problem.inputs(batch)
@@ -131,10 +143,13 @@ class DymuLearner(Learner):
         if epoch < method.edge_epochs:
             logits = self.model.edge(r, c)
             tau = method.temperature(step)
-            choices = [gumbel_softmax(l, tau, method.gumbel) for l in logits]
+            # One Gumbel draw per decision layer: its relaxed sample nu enters Omega, its
+            # straight-through one-hot picks the parents of the forward pass.
+            samples = [gumbel_softmax(l, tau, method.gumbel, hard=False) for l in logits]
+            choices = [straight_through(v) for v in samples]
             losses = problem.losses(anchor.forward_relaxed(x, choices), batch)
             probabilities = [torch.softmax(l, dim=-1) for l in logits]
-            omega = branching_regulariser(probabilities, r, c, self.affinity.to(device), method.lambda_active, method.lambda_inactive, method.active_threshold)
+            omega = branching_regulariser(samples, probabilities, r, c, mean_affinity(self.affinity).to(device), method.lambda_active, method.lambda_inactive, method.active_threshold)
             total = (weights * losses).sum() + omega
             method.count("regulariser", float(omega.detach()))
             method.count("temperature", tau)
@@ -218,7 +233,7 @@ def predict_dymu(model: DymuModel, data: dict, split: str, preference: Any, budg
 
     tree = model.configure(preference, budget)
     r, c = model.setting
-    problem = problem_for(model.spec, {**data, "meta": model.meta}, model.tasks, model.edge.budget_embedding.device)
+    problem = problem_for(model.spec, {**data, "meta": model.meta}, model.tasks, model.edge.device)
     if split not in problem.splits:
         raise ConfigError(f"split {split!r} is not in the dataset; available: {', '.join(problem.splits) or 'none'}")
     return {"preference": list(r), "budget": c, **setting_record(model, tree), "metrics": problem.score(model, split)}
@@ -257,7 +272,7 @@ def evaluate_dymu(spec: dict, data: dict, checkpoint_path: Path) -> dict:
     model = dymu_from_state(state, checkpoint_path, device=spec["device"])
     tasks, names = model.tasks, model.task_names
     method = build_method(spec["method"], len(tasks))
-    problem = problem_for(spec, {**data, "meta": model.meta}, tasks, model.edge.budget_embedding.device)
+    problem = problem_for(spec, {**data, "meta": model.meta}, tasks, model.edge.device)
     split = problem.splits[-1]
     curve = []
     cache: dict[tuple, dict] = {}
