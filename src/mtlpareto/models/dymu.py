@@ -3,7 +3,9 @@
 The pieces, each usable alone:
 
 * `AnchorNet`: N frozen single-task networks of one backbone, each split into L blocks
-  (`TREE_BLOCKS` adapts a backbone: SegNet's resolution stages, grouped) plus its task head.
+  (`TREE_BLOCKS` adapts a backbone: SegNet's resolution stages, a dilated ResNet-34/50's stem
+  and 4 layers, MobileNetV2's stem and 7 bottleneck sequences; grouped by `block_stages`) plus
+  its task head.
   Node (l, j) is stream j's block l.  In a tree every node at layer l >= 1 reads one parent
   node of layer l - 1 and every task head reads one node of the last layer; layer 0 reads the
   input.  With each node on its own stream the tree is the anchor net (N single-task networks);
@@ -210,6 +212,31 @@ def segnet_blocks(trunk: nn.Module, block_stages: Sequence[int] | None = None) -
     stages: list[nn.Module] = [SegNetDownStage(first, rest, trunk.pool) for first, rest in trunk.encoder_stages]
     stages += [SegNetUpStage(first, rest, trunk.unpool) for first, rest in trunk.decoder_stages]
     return group_stages(stages, block_stages, "segnet")
+
+
+class PlainStage(nn.Module):
+    """A stage that maps a feature map to a feature map; the path carries nothing for it."""
+
+    def __init__(self, layers: nn.Module) -> None:
+        super().__init__()
+        self.layers = layers
+
+    def forward(self, h: torch.Tensor, carried: tuple) -> State:
+        return self.layers(h), carried
+
+
+@TREE_BLOCKS.register("resnet50_aspp")
+@TREE_BLOCKS.register("resnet34_aspp")
+def resnet_blocks(encoder: nn.Module, block_stages: Sequence[int] | None = None) -> list[nn.Module]:
+    """A dilated ResNet's 5 stages (stem, layer1-4; models/resnet_aspp.py) as tree layers."""
+    stages = [PlainStage(m) for m in (encoder.stem, encoder.layer1, encoder.layer2, encoder.layer3, encoder.layer4)]
+    return group_stages(stages, block_stages, encoder.model)
+
+
+@TREE_BLOCKS.register("mobilenetv2")
+def mobilenetv2_blocks(encoder: nn.Module, block_stages: Sequence[int] | None = None) -> list[nn.Module]:
+    """MobileNetV2's 8 stages (the stem, 7 bottleneck sequences; models/mobilenetv2.py) as tree layers."""
+    return group_stages([PlainStage(stage) for stage in encoder.stages], block_stages, "mobilenetv2")
 
 
 # --------------------------------------------------------------------------- anchor net
