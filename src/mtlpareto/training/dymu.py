@@ -253,6 +253,15 @@ def sweep_preferences(n_tasks: int, points: int) -> list[tuple[int, float, torch
     return out
 
 
+EVAL_PREFERENCE_SEED = 2022  # the evaluation's preference draws: fixed, apart from the training streams
+
+
+def simplex_preferences(n_tasks: int, count: int, seed: int = EVAL_PREFERENCE_SEED) -> list[torch.Tensor]:
+    """`count` preferences drawn uniformly from the simplex (Dirichlet(1, ..., 1)), reproducibly."""
+    rng = np.random.default_rng(seed)
+    return [torch.from_numpy(rng.dirichlet(np.ones(n_tasks))).to(torch.float32) for _ in range(count)]
+
+
 def uniformity(losses: list[float], preference: list[float]) -> float:
     """1 - KL(l_hat || uniform), l_hat_j = r_j l_j / sum_i r_i l_i (Navon et al. 2021, as DYMU reports it)."""
     w = np.asarray(preference, dtype=float) * np.asarray(losses, dtype=float)
@@ -284,18 +293,30 @@ def evaluate_dymu(spec: dict, data: dict, checkpoint_path: Path) -> dict:
                 scores = problem.score(model, split)
                 cache[key] = {"preference": list(key[0]), "budget": budget, **setting_record(model, tree), "losses": {n: scores[n]["loss"] for n in names}, "metrics": scores}
             curve.append({"task": names[t], "weight": s, **cache[key]})
+    # The paper's summary: HV and mean uniformity over preferences drawn uniformly from the simplex,
+    # the mean cost over many more draws (the trees alone; no data pass).
+    sampled = simplex_preferences(len(tasks), method.eval_preferences)
+    cost_draws = simplex_preferences(len(tasks), method.cost_preferences, EVAL_PREFERENCE_SEED + 1)
     summary = {}
     for budget in method.eval_budgets:
-        points = [p for p in cache.values() if p["budget"] == budget]
-        losses = [[p["losses"][n] for n in names] for p in points]
+        points = []
+        for r in sampled:
+            model.configure(r, budget)
+            scores = problem.score(model, split)
+            points.append({"preference": [float(v) for v in model.setting[0]], "losses": [scores[n]["loss"] for n in names]})
+        losses = [p["losses"] for p in points]
+        costs = [model.cost(model.choose(r, budget)) for r in cost_draws]
         summary[str(budget)] = {
             "budget": budget,
-            "parameters": float(np.mean([p["parameters"] for p in points])),
-            "flops": float(np.mean([p["flops"] for p in points])),
-            "uniformity": float(np.mean([uniformity(l, p["preference"]) for l, p in zip(losses, points)])),
+            "parameters": float(np.mean([c["parameters"] for c in costs])),
+            "flops": float(np.mean([c["flops"] for c in costs])),
+            "uniformity": float(np.mean([uniformity(p["losses"], p["preference"]) for p in points])),
             "hypervolume": curve_hypervolume(losses, method.hv_reference),
             "hypervolume_note": hypervolume_note(losses, method.hv_reference),
-            "distinct_trees": len({str(p["tree"]) for p in points}),
+            "distinct_trees": len({str(model.choose(r, budget).to_json()) for r in cost_draws}),
+            "preferences": len(sampled),
+            "cost_preferences": len(cost_draws),
+            "points": points,
         }
     uniform = torch.full((len(tasks),), 1.0 / len(tasks))
     model.configure(uniform, method.eval_budgets[0])
@@ -309,6 +330,7 @@ def evaluate_dymu(spec: dict, data: dict, checkpoint_path: Path) -> dict:
             "curve": curve,
             "summary": summary,
             "anchor_cost": model.cost(Tree.disjoint(n, layers)),
+            "control_parameters": sum(p.numel() for p in model.edge.parameters()) + sum(p.numel() for p in model.weight.parameters()),
             "shared_cost": model.cost(Tree.shared(n, layers)),
             "affinity": [[[round(float(v), 4) for v in row] for row in layer] for layer in state["affinity"]] if state.get("affinity") is not None else None,
         },
