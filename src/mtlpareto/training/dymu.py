@@ -305,7 +305,8 @@ def evaluate_dymu(spec: dict, data: dict, checkpoint_path: Path) -> dict:
             scores = problem.score(model, split)
             points.append({"preference": [float(v) for v in model.setting[0]], "losses": [scores[n]["loss"] for n in names]})
         losses = [p["losses"] for p in points]
-        costs = [model.cost(model.choose(r, budget)) for r in cost_draws]
+        trees = [model.choose(r, budget) for r in cost_draws]
+        costs = [model.cost(t) for t in trees]
         summary[str(budget)] = {
             "budget": budget,
             "parameters": float(np.mean([c["parameters"] for c in costs])),
@@ -313,7 +314,7 @@ def evaluate_dymu(spec: dict, data: dict, checkpoint_path: Path) -> dict:
             "uniformity": float(np.mean([uniformity(p["losses"], p["preference"]) for p in points])),
             "hypervolume": curve_hypervolume(losses, method.hv_reference),
             "hypervolume_note": hypervolume_note(losses, method.hv_reference),
-            "distinct_trees": len({str(model.choose(r, budget).to_json()) for r in cost_draws}),
+            "distinct_trees": len(set(trees)),
             "preferences": len(sampled),
             "cost_preferences": len(cost_draws),
             "points": points,
