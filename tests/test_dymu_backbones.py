@@ -105,3 +105,23 @@ def test_resnet50_blocks_compose_to_its_encoder():
         for block in blocks:
             state = block(*state)
         assert torch.equal(state[0], net.encoder(x))
+
+
+def test_mobilenetv2_serves_dense_tasks_and_a_dymu_anchor_through_the_registries():
+    """`model: {name: mobilenetv2}` for a dense dataset's tasks: the normal build path, then the DYMU anchor of it."""
+    from mtlpareto.data import dataset_tasks
+    from mtlpareto.training.dymu import build_anchor
+    from mtlpareto.training.learners import build_from_architecture
+
+    tasks = dataset_tasks({"kind": "scenes", "variant": "indoor", "n_train": 4, "n_test": 2, "val_size": 0, "image_size": [32, 64]})
+    arch = {"name": "mobilenetv2", "options": {"output_stride": 16}, "task_outputs": [t.out_channels for t in tasks], "input_shape": [3, 32, 64]}
+    torch.manual_seed(0)
+    net = build_from_architecture(arch).eval()
+    x = torch.randn(2, 3, 32, 64)
+    outputs = net(x)
+    assert [tuple(o.shape) for o in outputs] == [(2, t.out_channels, 32, 64) for t in tasks]
+    anchor = build_anchor(arch, [1, 3, 4], len(tasks))
+    assert anchor.n_layers == 3 and anchor.n_tasks == len(tasks)
+    tree = Tree(parents=((0, 0, 2), (0, 1, 2)), heads=(0, 1, 2))
+    with torch.no_grad():
+        assert [tuple(o.shape) for o in anchor.forward_tree(x, tree)] == [tuple(o.shape) for o in outputs]
