@@ -125,3 +125,24 @@ def test_mobilenetv2_serves_dense_tasks_and_a_dymu_anchor_through_the_registries
     tree = Tree(parents=((0, 0, 2), (0, 1, 2)), heads=(0, 1, 2))
     with torch.no_grad():
         assert [tuple(o.shape) for o in anchor.forward_tree(x, tree)] == [tuple(o.shape) for o in outputs]
+
+
+@pytest.mark.parametrize("name, tv_name", [("resnet34_aspp", "resnet34"), ("mobilenetv2", "mobilenet_v2")])
+def test_pretrained_weights_come_from_the_local_hub_cache_only(name, tv_name, monkeypatch, tmp_path):
+    import torchvision.models
+
+    from mtlpareto.models import resnet_aspp
+
+    torch.manual_seed(5)
+    source = getattr(torchvision.models, tv_name)(weights=None)
+    path = tmp_path / f"{tv_name}-local.pth"  # no hash in the name: nothing to check
+    torch.save(source.state_dict(), path)
+    monkeypatch.setattr(resnet_aspp, "hub_weights_path", lambda weights: (path, weights.url))
+    model = build_model(name, [2], (3, 32, 32), pretrained=True)
+    first = model.encoder.stem[0].weight if name == "resnet34_aspp" else model.encoder.stages[0][0][0].weight
+    reference = source.conv1.weight if name == "resnet34_aspp" else source.features[0][0].weight
+    torch.testing.assert_close(first, reference, rtol=0, atol=0)
+    missing = tmp_path / "absent.pth"
+    monkeypatch.setattr(resnet_aspp, "hub_weights_path", lambda weights: (missing, weights.url))
+    with pytest.raises(ConfigError, match=f"model {name}: pretrained: true needs .*absent.pth"):
+        build_model(name, [2], (3, 32, 32), pretrained=True)

@@ -12,7 +12,8 @@ Gumbel noise of the edge samples.
   loss alone, with the edge hypernet fixed (the paper's two stages).
 * Gumbel temperature `tau_start * tau_decay ** (step // tau_every)` (paper: 5, 0.97, 300).
 * `lambda_active`, `lambda_inactive`, `active_threshold` (r_i >= active_threshold / N is active):
-  the regulariser; `task_weights` w_i in sum_i r_i w_i L_i (default 1).
+  the regulariser (paper: 1, 0.1, 0.6; the patent gives lambda_A 0.05); `task_weights` w_i in
+  sum_i r_i w_i L_i (default 1; the paper sets them against loss scales without saying how).
 * `affinity_images` K: images of the training split for the task affinity.
 * `own_stream_bias`: initial logit bias of each node's own stream (our choice: the search starts
   near the anchor net, as the paper's anchor "guides the architecture search as a prior").

@@ -46,19 +46,22 @@ DEFAULT_ATROUS_RATES = {8: (12, 24, 36), 16: (6, 12, 18)}
 FEATURE_CHANNELS = 2048
 
 
-def pretrained_weights_path(weights=None) -> tuple[Path, str]:
-    """Where torch.hub keeps torchvision's ImageNet weights `weights` (default ResNet-50's), and their URL."""
-    if weights is None:
-        from torchvision.models import ResNet50_Weights
-
-        weights = ResNet50_Weights.IMAGENET1K_V1
+def hub_weights_path(weights) -> tuple[Path, str]:
+    """Where torch.hub keeps torchvision's ImageNet weights `weights` (a weights enum), and their URL."""
     url = weights.url
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1], url
 
 
+def pretrained_weights_path() -> tuple[Path, str]:
+    """Where torch.hub keeps torchvision's ResNet-50 ImageNet weights, and their URL."""
+    from torchvision.models import ResNet50_Weights
+
+    return hub_weights_path(ResNet50_Weights.IMAGENET1K_V1)
+
+
 def load_pretrained(net: nn.Module, weights=None, model: str = "resnet50_aspp") -> None:
     """Load torchvision's ImageNet `weights` (default ResNet-50's) into `net` from the local hub cache."""
-    path, url = pretrained_weights_path(weights)
+    path, url = pretrained_weights_path() if weights is None else hub_weights_path(weights)
     if not path.is_file():
         raise ConfigError(
             f"model {model}: pretrained: true needs torchvision's ImageNet weights at {path} "
