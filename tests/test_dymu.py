@@ -17,8 +17,11 @@ from mtlpareto.models.dymu import (
     EdgeHyperNet,
     Tree,
     WeightHyperNet,
+    active_tasks,
     branching_regulariser,
+    choosing_node_usage,
     gumbel_softmax,
+    mean_affinity,
     node_occupancy,
     task_affinity,
     temperature_at,
@@ -247,16 +250,67 @@ def sampled_parameters(anchor: AnchorNet, probabilities: list[torch.Tensor], sam
     return total / samples
 
 
+def test_node_usage_is_exact_below_the_heads_by_brute_force():
+    """P_use of the last layer's nodes (decision L-2's choosers) against every choice of the heads."""
+    torch.manual_seed(4)
+    n = 3
+    probabilities = [torch.softmax(torch.randn(n, n, dtype=torch.float64), -1) for _ in range(3)]
+    usage = choosing_node_usage(probabilities)
+    assert torch.equal(usage[-1], torch.ones(n, dtype=torch.float64))  # the heads are always used
+    exact = torch.zeros(n, dtype=torch.float64)
+    for heads in itertools.product(range(n), repeat=n):
+        prob = float(torch.prod(probabilities[-1][torch.arange(n), torch.tensor(heads)]))
+        for k in set(heads):
+            exact[k] += prob
+    assert torch.allclose(usage[-2], exact, atol=1e-12)
+
+
+def hand_probabilities() -> list[torch.Tensor]:
+    """Two tasks, two decisions: layer-1 nodes pick among layer 0, then the heads among layer 1."""
+    return [torch.tensor([[0.8, 0.2], [0.4, 0.6]], dtype=torch.float64), torch.tensor([[0.5, 0.5], [0.1, 0.9]], dtype=torch.float64)]
+
+
+def test_node_usage_dynamic_programme_by_hand():
+    usage = choosing_node_usage(hand_probabilities())
+    # layer-1 node 0 is used unless neither head picks it: 1 - (1 - 0.5)(1 - 0.1) = 0.55; node 1: 1 - 0.5 * 0.1
+    assert torch.allclose(usage[0], torch.tensor([0.55, 0.95], dtype=torch.float64))
+    assert torch.equal(usage[1], torch.ones(2, dtype=torch.float64))
+
+
+def test_regulariser_against_a_hand_computation():
+    """Omega with nu = the probabilities (no noise), A(0, 1) = 0.8, A(1, 0) = 0.6 (rows scaled apart).
+
+    Decision 0 (weight (2 - 0) / 2 = 1): ||nu_0 - nu_1||^2 = 0.4^2 + 0.4^2 = 0.32, P_use = 0.55 * 0.95;
+    decision 1, the heads (weight 1/2): the same gap 0.32, P_use = 1.  Both ordered pairs count:
+    L_active = (0.8 + 0.6) * (0.32 * 0.5225 + 0.5 * 0.32) = 0.45808.
+    """
+    p = hand_probabilities()
+    affinity = torch.tensor([[1.0, 0.8], [0.6, 1.0]], dtype=torch.float64)
+    uniform = torch.tensor([0.5, 0.5])
+    assert float(branching_regulariser(p, p, uniform, 0.5, affinity, lambda_active=1.0)) == pytest.approx(0.5 * 0.45808)
+    assert float(branching_regulariser(p, p, uniform, 0.0, affinity)) == 0.0  # all active, c = 0: no pressure
+    # r = (0.9, 0.1): tau = 0.6 / 2 = 0.3, task 1 inactive; L_inactive = 0.32 + 0.32 at every c
+    focused = torch.tensor([0.9, 0.1])
+    assert active_tasks(focused, 0.6) == [0]
+    for c in (0.0, 1.0):
+        assert float(branching_regulariser(p, p, focused, c, affinity, lambda_inactive=0.1)) == pytest.approx(0.1 * 0.64)
+    # a per-layer affinity [L, N, N] is averaged over its layers first
+    layered = torch.stack([affinity - 0.1, affinity + 0.1])
+    assert float(branching_regulariser(p, p, uniform, 1.0, layered)) == pytest.approx(0.45808)
+    # identical parent choices cost nothing
+    same = [torch.tensor([[0.3, 0.7], [0.3, 0.7]], dtype=torch.float64)] * 2
+    assert float(branching_regulariser(same, same, focused, 1.0, affinity)) == 0.0
+
+
 def test_budget_term_lowers_the_expected_parameter_count():
     """Toy setting: a task term that keeps each task on its own stream (0.3 per layer a task's
-    path leaves it) against Omega; all tasks active, so only c weighs the sharing term (per
-    layer l, sharing every node gains c * lambda_A * d_l = 3c (1, 2/3, 1/3) against 2 * 0.3).
-    The expected parameter count of the sampled trees (Monte Carlo, the same draws per c) must
-    not grow with c, from the anchor net's at c = 0 to one shared trunk's at c = 1."""
+    path leaves it) against Omega; all tasks active, so only c weighs the sharing term.  The
+    expected parameter count of the sampled trees (Monte Carlo, the same draws per c) must not
+    grow with c (beyond Monte Carlo noise), from the anchor net's at c = 0 to well below it at c = 1."""
     torch.manual_seed(0)
     anchor = toy_anchor()
     edge = EdgeHyperNet(3, anchor.n_layers, embedding_dim=8, hidden_dim=32, own_stream_bias=1.0)
-    affinity = torch.ones(anchor.n_layers, 3, 3, dtype=torch.float64)
+    affinity = torch.ones(3, 3, dtype=torch.float64)
     r = torch.full((3,), 1.0 / 3)
     optimizer = torch.optim.Adam(edge.parameters(), lr=0.003)
     budgets = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -264,7 +318,7 @@ def test_budget_term_lowers_the_expected_parameter_count():
         c = budgets[step % len(budgets)]
         probabilities = [torch.softmax(l, -1).double() for l in edge(r, c)]
         leaving = sum(1.0 - torch.diagonal(occ) for occ in node_occupancy(probabilities)).sum()
-        loss = 0.3 * leaving + branching_regulariser(probabilities, r, c, affinity, lambda_active=3.0)
+        loss = 0.3 * leaving + branching_regulariser(probabilities, probabilities, r, c, affinity, lambda_active=3.0)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -272,18 +326,8 @@ def test_budget_term_lowers_the_expected_parameter_count():
         expected = [sampled_parameters(anchor, [torch.softmax(l, -1) for l in edge(r, c)], 300, torch.Generator().manual_seed(2)) for c in budgets]
     full = anchor.cost(Tree.disjoint(3, 3))["parameters"]
     shared = anchor.cost(Tree.shared(3, 3))["parameters"]
-    assert all(a >= b for a, b in zip(expected, expected[1:])), expected
-    assert expected[0] > 0.95 * full and expected[-1] < shared + 0.05 * (full - shared), (expected, full, shared)
-
-
-def test_regulariser_needs_the_budget_for_active_tasks_and_not_for_inactive_ones():
-    probabilities = [torch.full((3, 3), 1.0 / 3, dtype=torch.float64) for _ in range(2)]
-    affinity = torch.ones(2, 3, 3, dtype=torch.float64)
-    uniform = torch.full((3,), 1.0 / 3)
-    assert float(branching_regulariser(probabilities, uniform, 0.0, affinity)) == 0.0  # all active, c = 0
-    assert float(branching_regulariser(probabilities, uniform, 1.0, affinity)) < 0.0
-    focused = torch.tensor([0.9, 0.05, 0.05])  # tasks 1 and 2 inactive (< 0.6 / 3)
-    assert float(branching_regulariser(probabilities, focused, 0.0, affinity)) < 0.0
+    assert all(a >= b - 0.01 * full for a, b in zip(expected, expected[1:])), expected  # up to Monte Carlo noise
+    assert expected[0] > 0.95 * full and expected[-1] < shared + 0.5 * (full - shared), (expected, full, shared)
 
 
 # --------------------------------------------------------------------------- affinity, weights, metrics
@@ -292,18 +336,28 @@ def test_regulariser_needs_the_budget_for_active_tasks_and_not_for_inactive_ones
 def test_task_affinity_by_representation_similarity():
     torch.manual_seed(0)
     base = torch.randn(12, 20, dtype=torch.float64)
-    same = 2.0 * base + 3.0  # per-image affine: the same correlation RDM
+    same = 2.0 * base + 3.0  # per-image affine: the same correlation matrix
     other = torch.randn(12, 20, dtype=torch.float64)
     a = task_affinity([[base, same, other]])
     assert a.shape == (1, 3, 3)
     assert torch.allclose(torch.diagonal(a[0]), torch.ones(3, dtype=torch.float64))
     assert float(a[0, 0, 1]) == pytest.approx(1.0)
-    assert float(a[0, 0, 2]) == pytest.approx(0.0) and float(a[0, 1, 2]) == pytest.approx(0.0)  # the farthest pair
+    assert float(a[0, 0, 2]) == pytest.approx(0.0) and float(a[0, 1, 2]) == pytest.approx(0.0)  # each row's farthest task
+    # an independent reference: numpy's correlation matrices, Frobenius distances, rows scaled by their maximum
+    import numpy as np
+
+    feats = [torch.randn(6, 9, dtype=torch.float64) for _ in range(3)]
+    s = [np.corrcoef(f.numpy()) for f in feats]
+    d = np.array([[np.linalg.norm(s[i] - s[j]) for j in range(3)] for i in range(3)])
+    reference = 1.0 - d / d.max(axis=1, keepdims=True)
+    got = task_affinity([feats, feats])
+    assert np.allclose(got[0].numpy(), reference) and np.allclose(mean_affinity(got).numpy(), reference)
+    assert not np.allclose(reference, reference.T)  # rows scaled apart: not symmetric
 
 
 def test_untrained_weight_hypernet_leaves_the_anchor_unchanged_and_modulates_batchnorm():
     anchor = toy_anchor()
-    weight = WeightHyperNet(anchor, hidden_dim=8, n_hidden=3)
+    weight = WeightHyperNet(anchor, hidden_dim=8, n_hidden=3, embedding_dim=4)
     assert weight.size == 2 * 3 * sum(WIDTHS[1:])
     x = torch.randn(4, WIDTHS[0])
     tree = Tree.disjoint(3, 3)

@@ -31,7 +31,8 @@ def dymu_params(anchor: str = "scenes") -> dict:
                 "scenes_dymu": {
                     "dataset": "rooms", "model": model, "train": {**train, "epochs": 2},
                     "methods": {"dymu": {"anchor": anchor, "edge_epochs": 1, "block_stages": [5, 5], "affinity_images": 8,
-                                         "tau_start": 2.0, "tau_every": 1, "eval_points": 2, "eval_budgets": [0.0, 1.0]}},
+                                         "tau_start": 2.0, "tau_every": 1, "eval_points": 2, "eval_preferences": 3,
+                                         "cost_preferences": 50, "eval_budgets": [0.0, 1.0]}},
                     "tables": ["dymu"], "figures": list(FIGURES),
                 },
             },
@@ -96,12 +97,19 @@ def test_dymu_experiment_end_to_end_through_the_cli(tmp_path, monkeypatch, capsy
     assert set(record["splits"]) == {"val", "test"} and set(record["splits"]["test"]) == {"semantic", "depth", "normal"}
     assert len(block["curve"]) == 2 * 3 * 2  # budgets x tasks x points
     assert set(block["summary"]) == {"0.0", "1.0"}
+    for summary in block["summary"].values():
+        # the paper's summary: 3 uniform draws from the simplex scored, 50 costed
+        assert summary["preferences"] == 3 and summary["cost_preferences"] == 50 and len(summary["points"]) == 3
+        assert all(sum(p["preference"]) == pytest.approx(1.0) for p in summary["points"])
+        assert block["shared_cost"]["parameters"] <= summary["parameters"] <= block["anchor_cost"]["parameters"]
+    assert block["summary"]["0.0"]["points"][0]["preference"] == block["summary"]["1.0"]["points"][0]["preference"]  # the same draws per c
+    assert block["control_parameters"] == sum(v.numel() for k, v in first["edge"].items()) + sum(v.numel() for v in first["weight"].values())
     for point in block["curve"]:
         assert block["shared_cost"]["parameters"] <= point["parameters"] <= block["anchor_cost"]["parameters"]
         assert block["shared_cost"]["flops"] <= point["flops"] <= block["anchor_cost"]["flops"]
     assert cli.main(["table", "--experiment", "scenes_dymu", "--table", "dymu"]) == 0
     table = pd.read_csv(tmp_path / pipeline.table_paths(prof, "scenes_dymu", "dymu")[0])
-    assert set(table.label) == {"DYMU, c = 0", "DYMU, c = 1", "anchor net (N streams)", "one shared trunk"}
+    assert set(table.label) == {"DYMU, c = 0", "DYMU, c = 1", "anchor net (N streams)", "one shared trunk", "controller (edge + weight hypernets)"}
     row = table[(table.label == "DYMU, c = 1") & (table.metric == "parameters")].iloc[0]
     assert row["mean"] == pytest.approx(round(block["summary"]["1.0"]["parameters"] * 1e-6, 4))
     for figure in FIGURES:

@@ -12,13 +12,17 @@ Gumbel noise of the edge samples.
   loss alone, with the edge hypernet fixed (the paper's two stages).
 * Gumbel temperature `tau_start * tau_decay ** (step // tau_every)` (paper: 5, 0.97, 300).
 * `lambda_active`, `lambda_inactive`, `active_threshold` (r_i >= active_threshold / N is active):
-  the regulariser; `task_weights` w_i in sum_i r_i w_i L_i (default 1).
+  the regulariser (paper: 1, 0.1, 0.6; the patent gives lambda_A 0.05); `task_weights` w_i in
+  sum_i r_i w_i L_i (default 1; the paper sets them against loss scales without saying how).
 * `affinity_images` K: images of the training split for the task affinity.
 * `own_stream_bias`: initial logit bias of each node's own stream (our choice: the search starts
   near the anchor net, as the paper's anchor "guides the architecture search as a prior").
 * `block_stages`: stages per tree layer (None: one layer per backbone stage).
-* Evaluation: `eval_points` preferences per task sweep (task t's weight from 0 to 1, the others
-  equal), at each budget of `eval_budgets`; `hv_reference` for the hypervolume of test losses.
+* Evaluation, at each budget of `eval_budgets` (paper: c in {0, 1}): hypervolume (reference
+  `hv_reference`) and mean uniformity of the test losses at `eval_preferences` preferences drawn
+  uniformly from the simplex (paper: 20), mean parameters and FLOPs of the trees chosen for
+  `cost_preferences` such draws (paper: 1000; no data pass); for the figures, `eval_points`
+  preferences per task sweep (task t's weight from 0 to 1, the others equal).
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ class Dymu(Method):
         tau_decay: float = 0.97,
         tau_every: int = 300,
         lambda_active: float = 1.0,
-        lambda_inactive: float = 1.0,
+        lambda_inactive: float = 0.1,  # the paper's lambda_I (lambda_A: 1 in the paper, 0.05 in the patent)
         active_threshold: float = 0.6,
         task_weights: list[float] | None = None,
         embedding_dim: int = 32,
@@ -65,6 +69,8 @@ class Dymu(Method):
         affinity_images: int = 32,
         block_stages: list[int] | None = None,
         eval_points: int = 3,
+        eval_preferences: int = 20,
+        cost_preferences: int = 1000,
         eval_budgets: list[float] | None = None,
         hv_reference: float | list[float] = 4.0,
         seed: int | None = None,
@@ -103,6 +109,8 @@ class Dymu(Method):
             raise ConfigError(f"dymu: option block_stages must be a list of stage counts, got {block_stages!r}")
         self.block_stages = block_stages
         self.eval_points = int(check_number(eval_points, "eval_points", name, low=2, integer=True))
+        self.eval_preferences = int(check_number(eval_preferences, "eval_preferences", name, low=1, integer=True))
+        self.cost_preferences = int(check_number(cost_preferences, "cost_preferences", name, low=1, integer=True))
         budgets = [0.0, 1.0] if eval_budgets is None else list(eval_budgets)
         if not budgets:
             raise ConfigError("dymu: option eval_budgets must list at least one budget in [0, 1]")

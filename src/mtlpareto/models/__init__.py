@@ -1,6 +1,7 @@
 """MTL networks: a backbone (what computes) and an architecture (what is shared), two registries.
 
-* A backbone (`MODELS`: lenet, resnet18, convnet, decision_vector, segnet, resnet50_aspp) builds
+* A backbone (`MODELS`: lenet, resnet18, convnet, decision_vector, segnet, resnet50_aspp,
+  resnet34_aspp, mobilenetv2) builds
   the layers of one network for a task list: an encoder and one head per task (`Backbone`).
   A backbone made of resolution stages (segnet) also lists them (`Backbone.stages`), so an
   architecture can act between stages (MTAN's task attention).
@@ -150,6 +151,7 @@ from mtlpareto.models import lenet, resnet, convnet, decision_vector  # noqa: E4
 from mtlpareto.models import segnet  # noqa: E402,F401
 from mtlpareto.models import mtan  # noqa: E402,F401
 from mtlpareto.models import resnet_aspp  # noqa: E402,F401
+from mtlpareto.models import mobilenetv2  # noqa: E402,F401
 from mtlpareto.models import mpps  # noqa: E402,F401
 from mtlpareto.models.hard_sharing import HardSharing  # noqa: E402
 

@@ -3,7 +3,9 @@
 The pieces, each usable alone:
 
 * `AnchorNet`: N frozen single-task networks of one backbone, each split into L blocks
-  (`TREE_BLOCKS` adapts a backbone: SegNet's resolution stages, grouped) plus its task head.
+  (`TREE_BLOCKS` adapts a backbone: SegNet's resolution stages, a dilated ResNet-34/50's stem
+  and 4 layers, MobileNetV2's stem and 7 bottleneck sequences; grouped by `block_stages`) plus
+  its task head.
   Node (l, j) is stream j's block l.  In a tree every node at layer l >= 1 reads one parent
   node of layer l - 1 and every task head reads one node of the last layer; layer 0 reads the
   input.  With each node on its own stream the tree is the anchor net (N single-task networks);
@@ -14,15 +16,19 @@ The pieces, each usable alone:
 * `gumbel_softmax`: the sampler of the edges during training (straight-through: one parent in
   the forward pass, the relaxed probabilities' gradient in the backward pass).
 * `EdgeHyperNet`: (r, c) -> per decision layer the [N, N] parent logits, from the embedding
-  p = sum_i r_i e_i + c e_c and an MLP (2 hidden layers of 100).
-* `WeightHyperNet`: (r, c) -> offsets of every BatchNorm scale and shift of every node (an MLP
-  with 3 hidden layers of 100), the cross-task adaptation of the paper's second stage.  Its last
-  layer starts at zero, so an untrained weight hypernet leaves the anchor weights unchanged.
-* `task_affinity` (representation similarity analysis over K images, per layer) and
-  `branching_regulariser` (the paper's Omega = c lambda_A L_active + lambda_I L_inactive).
+  p = sum_i r_i e_i + c e_c (32-d) and an MLP (2 hidden layers of 100).
+* `WeightHyperNet`: (r, c) -> offsets of every BatchNorm scale and shift of every node (its own
+  embedding p, an MLP with 3 hidden layers of 100), the cross-task adaptation of the paper's
+  second stage.  Its last layer starts at zero (our choice), so an untrained weight hypernet
+  leaves the anchor weights unchanged.
+* `task_affinity` (representation similarity analysis over K images, per layer, supplement D),
+  `choosing_node_usage` (P_use, supplement E) and `branching_regulariser` (the paper's
+  Omega = c lambda_A L_active + lambda_I L_inactive, with the patent's formulas).
 
 BatchNorm runs on the anchors' running statistics (the anchor net is frozen), so a tree's
-outputs are deterministic and a disjoint tree reproduces the anchors exactly.
+outputs are deterministic and a disjoint tree reproduces the anchors exactly.  (The paper's
+Sec. 3.3.2 writes the modulated BatchNorm with "the batch statistics of the node input"; we keep
+the anchors' running statistics, which a cross-task edge then feeds features of another stream.)
 """
 
 from __future__ import annotations
@@ -56,8 +62,11 @@ def gumbel_softmax(logits: torch.Tensor, temperature: float, generator: torch.Ge
     tiny = torch.finfo(logits.dtype).tiny
     gumbel = -torch.log((-torch.log(u.clamp_min(tiny))).clamp_min(tiny))
     soft = torch.softmax((logits + gumbel) / temperature, dim=-1)
-    if not hard:
-        return soft
+    return straight_through(soft) if hard else soft
+
+
+def straight_through(soft: torch.Tensor) -> torch.Tensor:
+    """The one-hot argmax of `soft` in the forward pass, `soft`'s gradient in the backward pass."""
     one_hot = torch.zeros_like(soft).scatter_(-1, soft.argmax(-1, keepdim=True), 1.0)
     return one_hot - soft.detach() + soft
 
@@ -203,6 +212,31 @@ def segnet_blocks(trunk: nn.Module, block_stages: Sequence[int] | None = None) -
     stages: list[nn.Module] = [SegNetDownStage(first, rest, trunk.pool) for first, rest in trunk.encoder_stages]
     stages += [SegNetUpStage(first, rest, trunk.unpool) for first, rest in trunk.decoder_stages]
     return group_stages(stages, block_stages, "segnet")
+
+
+class PlainStage(nn.Module):
+    """A stage that maps a feature map to a feature map; the path carries nothing for it."""
+
+    def __init__(self, layers: nn.Module) -> None:
+        super().__init__()
+        self.layers = layers
+
+    def forward(self, h: torch.Tensor, carried: tuple) -> State:
+        return self.layers(h), carried
+
+
+@TREE_BLOCKS.register("resnet50_aspp")
+@TREE_BLOCKS.register("resnet34_aspp")
+def resnet_blocks(encoder: nn.Module, block_stages: Sequence[int] | None = None) -> list[nn.Module]:
+    """A dilated ResNet's 5 stages (stem, layer1-4; models/resnet_aspp.py) as tree layers."""
+    stages = [PlainStage(m) for m in (encoder.stem, encoder.layer1, encoder.layer2, encoder.layer3, encoder.layer4)]
+    return group_stages(stages, block_stages, encoder.model)
+
+
+@TREE_BLOCKS.register("mobilenetv2")
+def mobilenetv2_blocks(encoder: nn.Module, block_stages: Sequence[int] | None = None) -> list[nn.Module]:
+    """MobileNetV2's 8 stages (the stem, 7 bottleneck sequences; models/mobilenetv2.py) as tree layers."""
+    return group_stages([PlainStage(stage) for stage in encoder.stages], block_stages, "mobilenetv2")
 
 
 # --------------------------------------------------------------------------- anchor net
@@ -356,45 +390,37 @@ class AnchorNet(nn.Module):
 # --------------------------------------------------------------------------- task affinity
 
 
-def _ranks(v: torch.Tensor) -> torch.Tensor:
-    return v.argsort().argsort().double()
-
-
-def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a - a.mean(), b - b.mean()
-    denominator = float(a.norm() * b.norm())
-    return float((a * b).sum()) / denominator if denominator > 0 else 0.0
-
-
-def dissimilarity_matrix(features: torch.Tensor) -> torch.Tensor:
-    """[K, K] 1 - Pearson correlation between the K images' feature vectors (an RDM)."""
+def similarity_matrix(features: torch.Tensor) -> torch.Tensor:
+    """[K, K] Pearson correlation between the K images' feature vectors (RSA's similarity of instances)."""
     f = features - features.mean(dim=1, keepdim=True)
     f = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    return 1.0 - f @ f.T
+    return f @ f.T
 
 
 def task_affinity(features: list[list[torch.Tensor]]) -> torch.Tensor:
-    """[L, N, N] task affinity per layer by representation similarity analysis (Dwivedi & Roig 2019).
+    """[L, N, N] the paper's per-layer task affinity A_l (supplement D, representation similarity analysis).
 
-    Per layer and task the RDM of its stream's features over the K images; the distance of two
-    tasks is 1 - the Spearman correlation of their RDMs' upper triangles, divided by the
-    layer's largest distance; affinity = 1 - distance (1 on the diagonal, in [0, 1]).
+    Per layer l and task i the similarity S_l(i) [K, K] of its stream's features over the K
+    images; D_l(i, j) = ||S_l(i) - S_l(j)||_F; each row of D_l divided by its largest entry (its
+    smallest is the diagonal's 0, so this is the paper's row-wise scaling to [0, 1]); A_l = 1 -
+    that.  Rows are scaled separately, so A_l need not be symmetric.  The regulariser uses the
+    mean over layers (`mean_affinity`).
     """
     layers = []
     for per_task in features:
         k = per_task[0].shape[0]
         if k < 3:
             raise ConfigError(f"dymu: task affinity needs at least 3 images, got {k}")
-        iu = torch.triu_indices(k, k, offset=1)
-        tri = [_ranks(dissimilarity_matrix(f)[iu[0], iu[1]]) for f in per_task]
-        n = len(tri)
-        dist = torch.zeros(n, n, dtype=torch.float64)
-        for i in range(n):
-            for j in range(i + 1, n):
-                dist[i, j] = dist[j, i] = 1.0 - _correlation(tri[i], tri[j])
-        top = float(dist.max())
-        layers.append(1.0 - (dist / top if top > 0 else dist))
+        s = torch.stack([similarity_matrix(f) for f in per_task])  # [N, K, K]
+        dist = torch.cdist(s.flatten(1), s.flatten(1))
+        top = dist.max(dim=1, keepdim=True).values
+        layers.append(1.0 - torch.where(top > 0, dist / top.clamp_min(1e-300), torch.zeros_like(dist)))
     return torch.stack(layers)
+
+
+def mean_affinity(affinity: torch.Tensor) -> torch.Tensor:
+    """A(i, j) = 1/L sum_l A_l(i, j): the one affinity matrix L_active weighs pairs with."""
+    return affinity.mean(0) if affinity.dim() == 3 else affinity
 
 
 # --------------------------------------------------------------------------- regulariser
@@ -412,42 +438,66 @@ def node_occupancy(probabilities: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     return occupancy[::-1]
 
 
+def choosing_node_usage(probabilities: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """[L] of [N]: P_use of the nodes that make decision l (the nodes of layer l + 1; the heads last).
+
+    The paper's dynamic programme (supplement E), from the heads down: every head is used, and a
+    node is used when some used node of the layer above picks it as parent,
+    P_use(l, i) = 1 - prod_k (1 - P_use(l + 1, k) nu_k(i)), with nu_k(i) the probability that node
+    k picks i (`probabilities`, as in `node_occupancy`).  Exact for the last layer's nodes (the
+    heads are always there); below, it treats the nodes above as used independently.
+    """
+    usage = [torch.ones(probabilities[-1].shape[0], dtype=probabilities[-1].dtype, device=probabilities[-1].device)]
+    for p in reversed(probabilities[1:]):
+        usage.append(1.0 - torch.prod(1.0 - usage[-1].unsqueeze(1) * p, dim=0))
+    return usage[::-1]
+
+
+def active_tasks(preference: torch.Tensor, active_threshold: float) -> list[int]:
+    """The paper's active set A = {i : r_i >= tau}, tau = active_threshold / N (paper: 0.6 / N)."""
+    n = preference.shape[0]
+    return [i for i in range(n) if float(preference[i]) >= active_threshold / n]
+
+
 def branching_regulariser(
+    samples: Sequence[torch.Tensor],
     probabilities: Sequence[torch.Tensor],
     preference: torch.Tensor,
     budget: float,
     affinity: torch.Tensor,
     lambda_active: float = 1.0,
-    lambda_inactive: float = 1.0,
+    lambda_inactive: float = 0.1,
     active_threshold: float = 0.6,
 ) -> torch.Tensor:
-    """Omega = c lambda_A L_active + lambda_I L_inactive (our reading of the paper's Sec. 3.3).
+    """Omega = c lambda_A L_active + lambda_I L_inactive (Sec. 3.3.1 and the patent's equations).
 
-    Task i is active when r_i >= active_threshold / N.  With s_l(i, j) = sum_k P_l(i, k) P_l(j, k)
-    the probability that tasks i and j use the same node of layer l and depth weight
-    d_l = (L - l) / L (sharing early layers costs the tasks least):
-    L_active = -sum_l d_l mean_{i<j active} A_l(i, j) s_l(i, j) (affine active tasks share, the
-    more so as the budget term c grows); L_inactive = -sum_l d_l mean_{i inactive} s_l(i, a_l(i))
-    with a_l(i) the active task most affine to i at layer l (an inactive task rides on the
-    nearest active branch instead of keeping nodes of its own).
+    `samples[l]` [N, N]: the relaxed Gumbel-softmax samples nu^l_i of every node's parent at
+    decision l (l = 0..L-1; node j of layer l + 1 picks among layer l's nodes, the heads last);
+    `probabilities[l]` their categorical parameters, for P_use (`choosing_node_usage`);
+    `affinity` [N, N] the mean task affinity A (or [L, N, N], averaged here).
+
+    * L_active = sum_l (L - l) / L sum_{i != j in A} A(i, j) P_use(l, i) P_use(l, j) ||nu^l_i - nu^l_j||^2:
+      nodes of two affine active tasks that are likely used take the same parent, the more so
+      the lower the layer (weight 1 for the first decision, 1/L for the heads');
+    * L_inactive = sum_l sum_{j in I} min_{i in A} ||nu^l_i - nu^l_j||^2: an inactive task copies
+      the branching of its closest active task.
     """
     n = preference.shape[0]
-    occupancy = node_occupancy(probabilities)
-    n_layers = len(occupancy)
-    active = [i for i in range(n) if float(preference[i]) >= active_threshold / n]
+    a = mean_affinity(affinity).to(samples[0].dtype)
+    active = active_tasks(preference, active_threshold)
     inactive = [i for i in range(n) if i not in active]
-    a = affinity.to(occupancy[0].dtype)
-    l_active = occupancy[0].new_zeros(())
-    l_inactive = occupancy[0].new_zeros(())
-    for l, occ in enumerate(occupancy):
-        depth = (n_layers - l) / n_layers
-        shared = occ @ occ.T  # s_l(i, j)
-        pairs = [(i, j) for i in active for j in active if i < j]
-        if pairs:
-            l_active = l_active - depth * torch.stack([a[l, i, j] * shared[i, j] for i, j in pairs]).mean()
-        if inactive:
-            nearest = [max(active, key=lambda j: float(a[l, i, j])) for i in inactive]
-            l_inactive = l_inactive - depth * torch.stack([shared[i, j] for i, j in zip(inactive, nearest)]).mean()
+    usage = choosing_node_usage(probabilities)
+    n_decisions = len(samples)
+    l_active = samples[0].new_zeros(())
+    l_inactive = samples[0].new_zeros(())
+    for l, (nu, used) in enumerate(zip(samples, usage)):
+        gap = ((nu.unsqueeze(1) - nu.unsqueeze(0)) ** 2).sum(-1)  # [N, N] ||nu_i - nu_j||^2
+        if len(active) > 1:
+            idx = torch.tensor(active, device=nu.device)
+            pair = (a * used.unsqueeze(1) * used.unsqueeze(0) * gap)[idx][:, idx]
+            l_active = l_active + (n_decisions - l) / n_decisions * (pair.sum() - torch.diagonal(pair).sum())
+        if inactive and active:
+            l_inactive = l_inactive + gap[inactive][:, active].min(dim=1).values.sum()
     return budget * lambda_active * l_active + lambda_inactive * l_inactive
 
 
@@ -461,14 +511,30 @@ def mlp(sizes: Sequence[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class PreferenceEmbedding(nn.Module):
+    """p = sum_i r_i e_i + c e_c with learnable task embeddings e_i and budget embedding e_c
+    (supplement G: the input of both hypernets, 32-dimensional)."""
+
+    def __init__(self, n_tasks: int, embedding_dim: int) -> None:
+        super().__init__()
+        self.task_embeddings = nn.Parameter(torch.randn(n_tasks, embedding_dim) / embedding_dim**0.5)
+        self.budget_embedding = nn.Parameter(torch.randn(embedding_dim) / embedding_dim**0.5)
+
+    def forward(self, preference: torch.Tensor, budget: float | torch.Tensor) -> torch.Tensor:
+        return preference.to(self.task_embeddings.dtype) @ self.task_embeddings + float(budget) * self.budget_embedding
+
+
 class EdgeHyperNet(nn.Module):
-    """(r, c) -> the parent logits [N, N] of every decision layer (L - 1 layers of nodes, then the heads)."""
+    """(r, c) -> the parent logits [N, N] of every decision layer (L - 1 layers of nodes, then the heads).
+
+    The embedding p (`PreferenceEmbedding`), an MLP (2 hidden layers of 100) and one linear head
+    per decision layer (supplement G).
+    """
 
     def __init__(self, n_tasks: int, n_layers: int, embedding_dim: int = 32, hidden_dim: int = 100, n_hidden: int = 2, own_stream_bias: float = 0.0) -> None:
         super().__init__()
         self.n_tasks = n_tasks
-        self.task_embeddings = nn.Parameter(torch.randn(n_tasks, embedding_dim) / embedding_dim**0.5)
-        self.budget_embedding = nn.Parameter(torch.randn(embedding_dim) / embedding_dim**0.5)
+        self.embedding = PreferenceEmbedding(n_tasks, embedding_dim)
         self.body = mlp([embedding_dim] + [hidden_dim] * n_hidden)
         self.layer_heads = nn.ModuleList(nn.Linear(hidden_dim, n_tasks * n_tasks) for _ in range(n_layers))
         # own_stream_bias: the search starts near the anchor net (every node on its own stream)
@@ -478,16 +544,23 @@ class EdgeHyperNet(nn.Module):
                 head.weight.mul_(0.1)
                 head.bias.copy_(own_stream_bias * torch.eye(n_tasks).flatten())
 
+    @property
+    def device(self) -> torch.device:
+        return self.embedding.budget_embedding.device
+
     def forward(self, preference: torch.Tensor, budget: float | torch.Tensor) -> list[torch.Tensor]:
-        p = preference.to(self.task_embeddings.dtype) @ self.task_embeddings + float(budget) * self.budget_embedding
-        h = self.body(p)
+        h = self.body(self.embedding(preference, budget))
         return [head(h).view(self.n_tasks, self.n_tasks) for head in self.layer_heads]
 
 
 class WeightHyperNet(nn.Module):
-    """(r, c) -> additive offsets of every node's (and head's) BatchNorm scales and shifts."""
+    """(r, c) -> additive offsets of every node's (and head's) BatchNorm scales and shifts.
 
-    def __init__(self, anchor: AnchorNet, hidden_dim: int = 100, n_hidden: int = 3) -> None:
+    Its own embedding p of (r, c) (supplement G: "in both cases"), an MLP with 3 hidden layers of
+    100 and a linear output over all BatchNorm channels (the paper's linear heads, concatenated).
+    """
+
+    def __init__(self, anchor: AnchorNet, hidden_dim: int = 100, n_hidden: int = 3, embedding_dim: int = 32) -> None:
         super().__init__()
         self.slots: list[tuple[object, str, int]] = []  # (node key, BN name, channels)
         for j, stream in enumerate(anchor.bn_layout):
@@ -496,14 +569,14 @@ class WeightHyperNet(nn.Module):
         for i, layout in enumerate(anchor.head_bn_layout):
             self.slots += [(("head", i), name, c) for name, c in layout]
         self.size = 2 * sum(c for _, _, c in self.slots)
-        self.body = mlp([anchor.n_tasks + 1] + [hidden_dim] * n_hidden)
+        self.embedding = PreferenceEmbedding(anchor.n_tasks, embedding_dim)
+        self.body = mlp([embedding_dim] + [hidden_dim] * n_hidden)
         self.out = nn.Linear(hidden_dim, max(self.size, 1))
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
     def forward(self, preference: torch.Tensor, budget: float | torch.Tensor) -> torch.Tensor:
-        x = torch.cat([preference.to(self.out.weight.dtype), torch.tensor([float(budget)], dtype=self.out.weight.dtype, device=self.out.weight.device)])
-        return self.out(self.body(x))
+        return self.out(self.body(self.embedding(preference, budget)))
 
     def offsets(self, anchor: AnchorNet, preference: torch.Tensor, budget: float | torch.Tensor) -> dict:
         """{node key: {param name: modulated tensor}} for `functional_call` on the anchor's blocks."""
@@ -530,9 +603,13 @@ __all__ = [
     "TREE_BLOCKS",
     "Tree",
     "WeightHyperNet",
+    "active_tasks",
     "branching_regulariser",
+    "choosing_node_usage",
     "gumbel_softmax",
+    "mean_affinity",
     "node_occupancy",
+    "straight_through",
     "task_affinity",
     "temperature_at",
 ]
@@ -574,12 +651,12 @@ class DymuModel(nn.Module):
     def choose(self, preference, budget) -> Tree:
         """The most likely architecture for (r, c): every node's most probable parent."""
         r, c = self.check_setting(preference, budget)
-        return Tree.from_choices(self.edge(r.to(self.edge.budget_embedding.device), c))
+        return Tree.from_choices(self.edge(r.to(self.edge.device), c))
 
     @torch.no_grad()
     def configure(self, preference, budget) -> Tree:
         r, c = self.check_setting(preference, budget)
-        r = r.to(self.edge.budget_embedding.device)
+        r = r.to(self.edge.device)
         self.tree = Tree.from_choices(self.edge(r, c))
         self.offsets = self.weight.offsets(self.anchor, r, c)
         self.setting = (tuple(round(float(v), 6) for v in r), c)

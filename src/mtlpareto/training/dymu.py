@@ -26,7 +26,19 @@ from mtlpareto.data.problems import Problem
 from mtlpareto.errors import ConfigError
 from mtlpareto.io import load_torch_file
 from mtlpareto.methods import Method, build_method
-from mtlpareto.models.dymu import TREE_BLOCKS, AnchorNet, DymuModel, EdgeHyperNet, Tree, WeightHyperNet, branching_regulariser, gumbel_softmax, task_affinity
+from mtlpareto.models.dymu import (
+    TREE_BLOCKS,
+    AnchorNet,
+    DymuModel,
+    EdgeHyperNet,
+    Tree,
+    WeightHyperNet,
+    branching_regulariser,
+    gumbel_softmax,
+    mean_affinity,
+    straight_through,
+    task_affinity,
+)
 from mtlpareto.tasks import Task, build_task
 from mtlpareto.training.learners import LEARNERS, Learner, build_from_architecture, check_finite, model_architecture
 
@@ -77,7 +89,7 @@ def load_anchor(spec: dict, tasks: list[Task], input_shape: tuple[int, ...], blo
 
 def build_dymu(anchor: AnchorNet, method_options: dict, task_names: list[str]) -> DymuModel:
     edge = EdgeHyperNet(anchor.n_tasks, anchor.n_layers, **method_options["edge"])
-    weight = WeightHyperNet(anchor, **method_options["weight"])
+    weight = WeightHyperNet(anchor, embedding_dim=method_options["edge"]["embedding_dim"], **method_options["weight"])
     return DymuModel(anchor, edge, weight, task_names)
 
 
@@ -123,7 +135,7 @@ class DymuLearner(Learner):
             # sees the data only through the problem.
             self.affinity = task_affinity(self.model.anchor.layer_features(affinity_images(problem, method.affinity_images)))
         r, c = method.sample()
-        device = self.model.edge.budget_embedding.device
+        device = self.model.edge.device
         r = r.to(device)
         weights = r * method.task_weights.to(device)
         x = problem.inputs(batch)
@@ -131,10 +143,13 @@ class DymuLearner(Learner):
         if epoch < method.edge_epochs:
             logits = self.model.edge(r, c)
             tau = method.temperature(step)
-            choices = [gumbel_softmax(l, tau, method.gumbel) for l in logits]
+            # One Gumbel draw per decision layer: its relaxed sample nu enters Omega, its
+            # straight-through one-hot picks the parents of the forward pass.
+            samples = [gumbel_softmax(l, tau, method.gumbel, hard=False) for l in logits]
+            choices = [straight_through(v) for v in samples]
             losses = problem.losses(anchor.forward_relaxed(x, choices), batch)
             probabilities = [torch.softmax(l, dim=-1) for l in logits]
-            omega = branching_regulariser(probabilities, r, c, self.affinity.to(device), method.lambda_active, method.lambda_inactive, method.active_threshold)
+            omega = branching_regulariser(samples, probabilities, r, c, mean_affinity(self.affinity).to(device), method.lambda_active, method.lambda_inactive, method.active_threshold)
             total = (weights * losses).sum() + omega
             method.count("regulariser", float(omega.detach()))
             method.count("temperature", tau)
@@ -218,7 +233,7 @@ def predict_dymu(model: DymuModel, data: dict, split: str, preference: Any, budg
 
     tree = model.configure(preference, budget)
     r, c = model.setting
-    problem = problem_for(model.spec, {**data, "meta": model.meta}, model.tasks, model.edge.budget_embedding.device)
+    problem = problem_for(model.spec, {**data, "meta": model.meta}, model.tasks, model.edge.device)
     if split not in problem.splits:
         raise ConfigError(f"split {split!r} is not in the dataset; available: {', '.join(problem.splits) or 'none'}")
     return {"preference": list(r), "budget": c, **setting_record(model, tree), "metrics": problem.score(model, split)}
@@ -236,6 +251,15 @@ def sweep_preferences(n_tasks: int, points: int) -> list[tuple[int, float, torch
             r[t] = s
             out.append((t, float(s), r))
     return out
+
+
+EVAL_PREFERENCE_SEED = 2022  # the evaluation's preference draws: fixed, apart from the training streams
+
+
+def simplex_preferences(n_tasks: int, count: int, seed: int = EVAL_PREFERENCE_SEED) -> list[torch.Tensor]:
+    """`count` preferences drawn uniformly from the simplex (Dirichlet(1, ..., 1)), reproducibly."""
+    rng = np.random.default_rng(seed)
+    return [torch.from_numpy(rng.dirichlet(np.ones(n_tasks))).to(torch.float32) for _ in range(count)]
 
 
 def uniformity(losses: list[float], preference: list[float]) -> float:
@@ -257,7 +281,7 @@ def evaluate_dymu(spec: dict, data: dict, checkpoint_path: Path) -> dict:
     model = dymu_from_state(state, checkpoint_path, device=spec["device"])
     tasks, names = model.tasks, model.task_names
     method = build_method(spec["method"], len(tasks))
-    problem = problem_for(spec, {**data, "meta": model.meta}, tasks, model.edge.budget_embedding.device)
+    problem = problem_for(spec, {**data, "meta": model.meta}, tasks, model.edge.device)
     split = problem.splits[-1]
     curve = []
     cache: dict[tuple, dict] = {}
@@ -269,18 +293,31 @@ def evaluate_dymu(spec: dict, data: dict, checkpoint_path: Path) -> dict:
                 scores = problem.score(model, split)
                 cache[key] = {"preference": list(key[0]), "budget": budget, **setting_record(model, tree), "losses": {n: scores[n]["loss"] for n in names}, "metrics": scores}
             curve.append({"task": names[t], "weight": s, **cache[key]})
+    # The paper's summary: HV and mean uniformity over preferences drawn uniformly from the simplex,
+    # the mean cost over many more draws (the trees alone; no data pass).
+    sampled = simplex_preferences(len(tasks), method.eval_preferences)
+    cost_draws = simplex_preferences(len(tasks), method.cost_preferences, EVAL_PREFERENCE_SEED + 1)
     summary = {}
     for budget in method.eval_budgets:
-        points = [p for p in cache.values() if p["budget"] == budget]
-        losses = [[p["losses"][n] for n in names] for p in points]
+        points = []
+        for r in sampled:
+            model.configure(r, budget)
+            scores = problem.score(model, split)
+            points.append({"preference": [float(v) for v in model.setting[0]], "losses": [scores[n]["loss"] for n in names]})
+        losses = [p["losses"] for p in points]
+        trees = [model.choose(r, budget) for r in cost_draws]
+        costs = [model.cost(t) for t in trees]
         summary[str(budget)] = {
             "budget": budget,
-            "parameters": float(np.mean([p["parameters"] for p in points])),
-            "flops": float(np.mean([p["flops"] for p in points])),
-            "uniformity": float(np.mean([uniformity(l, p["preference"]) for l, p in zip(losses, points)])),
+            "parameters": float(np.mean([c["parameters"] for c in costs])),
+            "flops": float(np.mean([c["flops"] for c in costs])),
+            "uniformity": float(np.mean([uniformity(p["losses"], p["preference"]) for p in points])),
             "hypervolume": curve_hypervolume(losses, method.hv_reference),
             "hypervolume_note": hypervolume_note(losses, method.hv_reference),
-            "distinct_trees": len({str(p["tree"]) for p in points}),
+            "distinct_trees": len(set(trees)),
+            "preferences": len(sampled),
+            "cost_preferences": len(cost_draws),
+            "points": points,
         }
     uniform = torch.full((len(tasks),), 1.0 / len(tasks))
     model.configure(uniform, method.eval_budgets[0])
@@ -294,6 +331,7 @@ def evaluate_dymu(spec: dict, data: dict, checkpoint_path: Path) -> dict:
             "curve": curve,
             "summary": summary,
             "anchor_cost": model.cost(Tree.disjoint(n, layers)),
+            "control_parameters": sum(p.numel() for p in model.edge.parameters()) + sum(p.numel() for p in model.weight.parameters()),
             "shared_cost": model.cost(Tree.shared(n, layers)),
             "affinity": [[[round(float(v), 4) for v in row] for row in layer] for layer in state["affinity"]] if state.get("affinity") is not None else None,
         },
