@@ -265,7 +265,9 @@ def test_batches_augment_every_task_and_losses_are_finite(tmp_path):
     assert torch.isfinite(problem.losses(outputs, (x, y))).all()
 
 
-def test_the_five_tasks_train_and_evaluate_through_the_one_loop(tmp_path):
+@pytest.mark.parametrize("model", [{"name": "segnet", "width": 0.125}, {"name": "mobilenetv2", "output_stride": 16}], ids=["segnet", "mobilenetv2"])
+def test_the_five_tasks_train_and_evaluate_through_the_one_loop(tmp_path, model):
+    # batch 3: all 3 training images at once (the ASPP pooling branch refuses a 1-image batch)
     from mtlpareto.config import load_profile
     from mtlpareto.data.store import save_processed
     from mtlpareto.training import evaluate_run, train_run
@@ -275,7 +277,7 @@ def test_the_five_tasks_train_and_evaluate_through_the_one_loop(tmp_path):
     prof = load_profile({"profile": "t", "profiles": {"t": {
         "device": "cpu", "seeds": [0],
         "datasets": {"pc": {"kind": "pascal_context", "path": str(folder), "image_size": [32, 32], "check_counts": False}},
-        "experiments": {"pc": {"dataset": "pc", "model": {"name": "segnet", "width": 0.125}, "train": {"epochs": 1, "batch_size": 2, "optimizer": "adam", "lr": 0.001}, "methods": {"uniform": {}}}},
+        "experiments": {"pc": {"dataset": "pc", "model": model, "train": {"epochs": 1, "batch_size": 3, "optimizer": "adam", "lr": 0.001}, "methods": {"uniform": {}}}},
     }}})
     spec = prof.run_spec(prof.runs()[0])
     save_processed(PascalContextKind.build(tmp_path, path=str(folder), image_size=[32, 32], check_counts=False), tmp_path / "pc.pt")
