@@ -1,14 +1,16 @@
-"""Why controllable networks sat below single models on the quick MultiMNIST: measured ablations.
+"""Why controllable networks sit below single models: measured ablations.
 
     python benchmarks/controllable_gap.py [VARIANT ...] [--out results/benchmarks/controllable_gap.csv]
+    python benchmarks/controllable_gap.py --profile fashion [VARIANT ...] [--out results/benchmarks/controllable_gap_fashion.csv]
 
-Needs the quick profile's processed MultiMNIST (`snakemake --cores all paper_figures` builds
-it). Each variant is a quick `multimnist_ctrl` run (seed 0) with one setting changed, or a
-single network trained with the hypernetworks' optimiser and budget; all train in this one
-process on one CPU thread and are scored like the pipeline's runs: the test-loss hypervolume
-against the reference point (2, 2) of the whole trade-off curve (11 preferences), or of the
-single network's one loss vector. The accuracies at the curve's two ends show whether the
-preference controls the trade-off.
+Needs the profile's processed data (`snakemake --cores all paper_figures [--config
+profile=fashion]` builds it). Each variant is a `multimnist_ctrl` (quick) or
+`multifashion_ctrl` (fashion) run, seed 0, with one setting changed, or a single network
+trained with another optimiser or budget; all train in this one process on one CPU thread and
+are scored like the pipeline's runs: the test-loss hypervolume against the reference point
+(2, 2) of the whole trade-off curve (11 preferences), or of the single network's one loss
+vector. The accuracies at the curve's two ends show whether the preference controls the
+trade-off.
 """
 
 from __future__ import annotations
@@ -55,6 +57,25 @@ VARIANTS: dict[str, tuple[str, dict, dict]] = {
 }
 
 
+# MultiFashion (fashion profile): the hypernetworks train with Adam 3e-3 at a constant lr for 10
+# epochs; the single models with SGD (momentum 0.9) at 0.05, halved every 4 epochs.
+FASHION_CTRL = "multifashion_ctrl/{}/default/seed0"
+FASHION_UNIFORM = "multifashion/uniform/default/seed0"
+SGD_HALVING = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "lr_halve_every": 4}
+FASHION_VARIANTS: dict[str, tuple[str, dict, dict]] = {
+    "ctrl_linear, as the profile (Adam 3e-3, constant lr)": (FASHION_CTRL.format("ctrl_linear"), {}, {}),
+    "ctrl_linear, Adam 3e-3 halved every 4 epochs": (FASHION_CTRL.format("ctrl_linear"), {"lr_halve_every": 4}, {}),
+    "ctrl_linear, the single models' SGD (0.05, momentum 0.9, halved every 4)": (FASHION_CTRL.format("ctrl_linear"), SGD_HALVING, {}),
+    "ctrl_linear, Adam 3e-3 halved every 8 epochs, 20 epochs": (FASHION_CTRL.format("ctrl_linear"), {"epochs": 20, "lr_halve_every": 8}, {}),
+    "uniform, as the profile (SGD, halved every 4)": (FASHION_UNIFORM, {}, {}),
+    "uniform, the hypernetworks' Adam 3e-3, constant lr": (FASHION_UNIFORM, {"optimizer": "adam", "lr": 0.003, "momentum": 0.0, "lr_halve_every": None}, {}),
+}
+PROFILES = {  # profile: (variants, processed data)
+    "quick": (VARIANTS, "data/processed/quick/multimnist_5k.pt"),
+    "fashion": (FASHION_VARIANTS, "data/processed/fashion/multifashion.pt"),
+}
+
+
 def measure(prof, data_path: Path, data: dict, workdir: Path, run_id: str, train: dict, method: dict) -> dict:
     spec = copy.deepcopy(prof.run_spec(prof.run(run_id)))
     spec["train"].update(train)
@@ -84,26 +105,32 @@ def measure(prof, data_path: Path, data: dict, workdir: Path, run_id: str, train
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("variants", nargs="*", help=f"default: all of {list(VARIANTS)}")
-    parser.add_argument("--out", default="results/benchmarks/controllable_gap.csv")
+    parser.add_argument("variants", nargs="*", help="default: all of the profile's variants (names in this file)")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    parser.add_argument("--out", default=None, help="default: results/benchmarks/controllable_gap[_fashion].csv")
     args = parser.parse_args()
+    variants, data_file = PROFILES[args.profile]
+    unknown = [name for name in args.variants if name not in variants]
+    if unknown:
+        parser.error(f"unknown variant {unknown[0]!r}; the {args.profile} profile's: {list(variants)}")
+    out = args.out or f"results/benchmarks/controllable_gap{'' if args.profile == 'quick' else '_' + args.profile}.csv"
     set_threads(1)  # torch and numpy BLAS
-    prof = load_profile("params.yaml", "quick")
-    data_path = Path("data/processed/quick/multimnist_5k.pt")
+    prof = load_profile("params.yaml", args.profile)
+    data_path = Path(data_file)
     data = load_processed(data_path)
     rows = []
-    for name in args.variants or list(VARIANTS):
-        run_id, train, method = VARIANTS[name]
+    for name in args.variants or list(variants):
+        run_id, train, method = variants[name]
         with tempfile.TemporaryDirectory() as tmp:
             row = {"variant": name, **measure(prof, data_path, data, Path(tmp), run_id, train, method)}
         print(json.dumps(row), flush=True)
         rows.append(row)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as fh:
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
