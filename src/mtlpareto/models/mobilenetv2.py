@@ -26,9 +26,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from mtlpareto.errors import ConfigError
 from mtlpareto.models import MODELS, Backbone
-from mtlpareto.models.resnet_aspp import ASPPHead, OUTPUT_STRIDES, _atrous_rates, load_pretrained
+from mtlpareto.models.resnet_aspp import ASPPHead, check_dilated_options, load_pretrained
 from mtlpareto.models.segnet import check_divisible
 
 NAME = "mobilenetv2"
@@ -92,15 +91,7 @@ def mobilenetv2(
     """Shared MobileNetV2 encoder, one ASPP head per task with task_outputs[t] channels."""
     from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
 
-    if output_stride not in OUTPUT_STRIDES:
-        raise ConfigError(f"model {NAME}: output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, got {output_stride!r}")
-    if not isinstance(pretrained, bool):
-        raise ConfigError(f"model {NAME}: pretrained must be true or false, got {pretrained!r}")
-    if pretrained and in_channels != 3:
-        raise ConfigError(f"model {NAME}: pretrained ImageNet weights need 3 input channels, got {in_channels}")
-    if input_size % output_stride or input_size < output_stride:
-        raise ConfigError(f"model {NAME}: input width must be a positive multiple of output_stride {output_stride}, got {input_size}")
-    rates = _atrous_rates(atrous_rates, output_stride, NAME)
+    rates = check_dilated_options(NAME, in_channels, input_size, output_stride, atrous_rates, pretrained)
     net = mobilenet_v2(weights=None)
     if pretrained:
         load_pretrained(net, MobileNet_V2_Weights.IMAGENET1K_V1, NAME)

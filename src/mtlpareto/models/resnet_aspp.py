@@ -125,6 +125,19 @@ def _atrous_rates(atrous_rates: list[int] | None, output_stride: int, model: str
     return tuple(atrous_rates)
 
 
+def check_dilated_options(model: str, in_channels: int, input_size: int, output_stride: int, atrous_rates: list[int] | None, pretrained: bool) -> tuple[int, ...]:
+    """The options every dilated encoder with ASPP heads shares, checked; returns the atrous rates."""
+    if output_stride not in OUTPUT_STRIDES:
+        raise ConfigError(f"model {model}: output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, got {output_stride!r}")
+    if not isinstance(pretrained, bool):
+        raise ConfigError(f"model {model}: pretrained must be true or false, got {pretrained!r}")
+    if pretrained and in_channels != 3:
+        raise ConfigError(f"model {model}: pretrained ImageNet weights need 3 input channels, got {in_channels}")
+    if input_size % output_stride or input_size < output_stride:
+        raise ConfigError(f"model {model}: input width must be a positive multiple of output_stride {output_stride}, got {input_size}")
+    return _atrous_rates(atrous_rates, output_stride, model)
+
+
 @MODELS.register("resnet50_aspp")
 def resnet50_aspp(
     task_outputs: list[int],
@@ -137,15 +150,7 @@ def resnet50_aspp(
     """Shared dilated ResNet-50 encoder, one ASPP head per task with task_outputs[t] channels."""
     from torchvision.models import resnet50 as tv_resnet50
 
-    if output_stride not in OUTPUT_STRIDES:
-        raise ConfigError(f"model resnet50_aspp: output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, got {output_stride!r}")
-    if not isinstance(pretrained, bool):
-        raise ConfigError(f"model resnet50_aspp: pretrained must be true or false, got {pretrained!r}")
-    if pretrained and in_channels != 3:
-        raise ConfigError(f"model resnet50_aspp: pretrained ImageNet weights need 3 input channels, got {in_channels}")
-    if input_size % output_stride or input_size < output_stride:
-        raise ConfigError(f"model resnet50_aspp: input width must be a positive multiple of output_stride {output_stride}, got {input_size}")
-    rates = _atrous_rates(atrous_rates, output_stride)
+    rates = check_dilated_options("resnet50_aspp", in_channels, input_size, output_stride, atrous_rates, pretrained)
     # [layer2, layer3, layer4]: dilate instead of striding in the stages past the output stride.
     dilate = [False, True, True] if output_stride == 8 else [False, False, True]
     net = tv_resnet50(weights=None, replace_stride_with_dilation=dilate)
@@ -189,15 +194,7 @@ def resnet34_aspp(
     from torchvision.models import ResNet34_Weights, resnet34 as tv_resnet34
 
     name = "resnet34_aspp"
-    if output_stride not in OUTPUT_STRIDES:
-        raise ConfigError(f"model {name}: output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, got {output_stride!r}")
-    if not isinstance(pretrained, bool):
-        raise ConfigError(f"model {name}: pretrained must be true or false, got {pretrained!r}")
-    if pretrained and in_channels != 3:
-        raise ConfigError(f"model {name}: pretrained ImageNet weights need 3 input channels, got {in_channels}")
-    if input_size % output_stride or input_size < output_stride:
-        raise ConfigError(f"model {name}: input width must be a positive multiple of output_stride {output_stride}, got {input_size}")
-    rates = _atrous_rates(atrous_rates, output_stride, name)
+    rates = check_dilated_options(name, in_channels, input_size, output_stride, atrous_rates, pretrained)
     net = tv_resnet34(weights=None)
     if pretrained:
         load_pretrained(net, ResNet34_Weights.IMAGENET1K_V1, name)
