@@ -320,6 +320,28 @@ def test_a_signal_stops_training_at_once_and_the_run_resumes(project, built, how
     assert _outputs(project) == before
 
 
+
+def test_a_ctrl_c_that_reaches_the_trainer_before_snakemake_still_resumes(project, built):
+    # The terminal signals both; when the trainer's job fails before Snakemake has begun to shut
+    # down, Snakemake restores the previous outputs and records the job as done, and the next
+    # run would not resume it. The trainer's grace after SIGINT (run_state.SIGINT_GRACE_SECONDS)
+    # keeps that order; here Snakemake gets the signal 1.5 s after the trainer.
+    _, before = built
+    proc, checkpoint = _start_training_again(project, keep_checkpoint=True, new_session=True)
+    trainers = _train_pids(RUN)
+    assert trainers, "no trainer process found"
+    for pid in trainers:
+        os.kill(pid, signal.SIGINT)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and f"run {RUN} stopped by SIGINT; resume file" in out, out[-3000:]
+    assert checkpoint.with_name("resume.pt").exists()
+    _assert_nothing_lost(project, before)
+    _assert_restored(project, before)
+    assert _epochs(project, RUN) == list(range(1, EPOCHS + 1))  # resumed: no epoch lost, none twice
+    assert _outputs(project) == before
+
 def test_a_second_trainer_and_snakemake_beside_dvc_are_refused(project, built):
     _, before = built
     proc, checkpoint = _start_training_again(project)

@@ -18,6 +18,7 @@ import json
 import os
 import random
 import signal
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -29,6 +30,7 @@ from mtlpareto.errors import ConfigError, MTLParetoError, TrainingError
 from mtlpareto.io import atomic_torch_save, atomic_write_text, ensure_writable, load_torch_file
 
 CHECKPOINT_FORMAT = 2  # 2: tasks stored as Task.config() (type, name, options)
+SIGINT_GRACE_SECONDS = 2.5  # see stop_on_signals
 
 
 def seed_everything(seed: int) -> None:
@@ -222,6 +224,11 @@ def stop_on_signals(run_id: str, checkpoint_path: Path) -> Iterator[None]:
     def stop(signum: int, _frame) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one stop: a second signal must not interrupt the clean-up
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if signum == signal.SIGINT:
+            # Ctrl-C reaches Snakemake too. Should this job fail before Snakemake has begun to shut
+            # down, Snakemake restores the outputs' previous versions and records the job as done,
+            # so the next run would not resume this one; a moment's grace lets its shutdown go first.
+            time.sleep(SIGINT_GRACE_SECONDS)
         name = signal.Signals(signum).name
         kept = f"resume file {resume_path} is intact: rerun to continue from it" if resume_path.exists() else "no epoch had completed, so a rerun starts from epoch 1"
         raise TrainingInterrupted(f"run {run_id} stopped by {name}; {kept}", signum)
