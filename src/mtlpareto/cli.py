@@ -299,6 +299,11 @@ def cmd_check_sample(args: argparse.Namespace) -> None:
         os.chdir(work)
         try:
             datasets = sorted({prof.experiment(run.experiment)["dataset"] for run in runs})
+            # One thread, as Snakemake runs the build-data job (threads: 1): a float32 reduction
+            # such as the input mean has other last bits on more threads.
+            from mtlpareto.training.run_state import set_threads
+
+            set_threads(1)
             for dataset in datasets:  # the rules' fetch and build-data, then each run's train + evaluate
                 fields = argparse.Namespace(params=params, profile=prof.name, dataset=dataset)
                 cmd_fetch(fields)
