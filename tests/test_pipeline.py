@@ -14,6 +14,7 @@ import yaml
 from conftest import REPO, project_files, tiny_params
 from mtlpareto import pipeline
 from mtlpareto.config import load_profile
+from mtlpareto.errors import ConfigError
 
 
 def _snakemake(workdir: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -59,6 +60,45 @@ def test_each_run_is_trained_and_evaluated_by_exactly_one_job(repo_params, jobs)
     trained = [o for st in stages for o in st.outs if o.endswith("model.pt")]
     assert sorted(trained) == sorted(pipeline.checkpoint_path(prof, r) for r in prof.runs())
     assert sum(st.name.startswith("train") for st in stages) == (len(prof.runs()) if jobs == "per_run" else len(evaluates))
+
+
+def test_job_priority_is_the_experiments_own_and_an_anchor_starts_before_its_dependents(repo_params):
+    quick = repo_params["profiles"]["quick"]["experiments"]
+    for name in ("scenes", "scenes_dymu"):
+        quick[name].pop("priority", None)
+    prof = load_profile(repo_params, "quick")
+    assert pipeline.job_priority(prof, "multimnist", "mgda") == 0  # unset
+    assert pipeline.job_priority(prof, "multimnist_ctrl", "ctrl_pareto") == quick["multimnist_ctrl"]["priority"]
+    # scenes' single_task runs are scenes_dymu's anchor net: one above it, the other methods not
+    assert pipeline.job_priority(prof, "scenes", "single_task") == 1
+    assert pipeline.job_priority(prof, "scenes", "uniform") == 0
+    quick["scenes_dymu"]["priority"] = 5
+    quick["scenes"]["priority"] = 7
+    prof = load_profile(repo_params, "quick")
+    assert pipeline.job_priority(prof, "scenes", "single_task") == 7  # its own is already higher
+    quick["scenes"]["priority"] = 2
+    prof = load_profile(repo_params, "quick")
+    assert pipeline.job_priority(prof, "scenes", "single_task") == 6
+    quick["scenes"]["priority"] = -1
+    with pytest.raises(ConfigError, match="priority"):
+        load_profile(repo_params, "quick")
+
+
+def test_snakemake_gives_each_train_evaluate_job_its_priority(cli_env):
+    res = _snakemake(REPO, cli_env, "-n", "--forceall", "--nolock", "--cores", "1", "paper_figures")
+    assert res.returncode == 0, res.stdout + res.stderr
+    planned: dict[str, int] = {}
+    rule = None
+    for line in res.stdout.splitlines():
+        if match := re.match(r"(?:local)?rule (train_evaluate_\w+):", line):
+            rule = match.group(1)
+            planned[rule] = 0  # Snakemake prints no priority line for 0
+        elif rule and (match := re.match(r"\s+priority: (\d+)", line)):
+            planned[rule] = int(match.group(1))
+    prof = load_profile(REPO / "params.yaml")
+    expected = {f"train_evaluate_{e}_{m}": pipeline.job_priority(prof, e, m) for e in prof.experiments for m in pipeline.method_runs(prof, e)}
+    assert planned == expected
+    assert planned["train_evaluate_scenes_single_task"] > planned["train_evaluate_scenes_dymu_dymu"] > planned["train_evaluate_multimnist_mgda"]
 
 
 @pytest.mark.parametrize(

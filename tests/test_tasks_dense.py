@@ -13,7 +13,7 @@ from mtlpareto.errors import ConfigError
 from mtlpareto.tasks import TASK_TYPES, build_task
 from mtlpareto.tasks.depth import DepthTask
 from mtlpareto.tasks.instance import InstanceOffsetTask
-from mtlpareto.tasks.normals import SurfaceNormalTask
+from mtlpareto.tasks.normals import SurfaceNormalTask, normalize_channels
 from mtlpareto.tasks.segmentation import SegmentationTask
 
 
@@ -148,6 +148,31 @@ def test_normal_loss_is_one_minus_cosine_on_valid_pixels_after_normalising():
     meter = task.meter()
     meter.update(pred, truth)
     assert meter.compute()["mean_angle"] == pytest.approx(45.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(8, 3, 64, 96), (1, 3, 1, 1), (3, 3, 7, 13), (2, 3, 33, 17), (2, 3, 1, 1000), (2, 5, 9, 11)])
+@pytest.mark.parametrize("scale", [1e-30, 1e-3, 1.0, 1e15])
+def test_fast_channel_normalisation_is_torch_normalize_bit_for_bit_in_values_and_gradients(shape, scale):
+    g = torch.Generator().manual_seed(hash((shape, scale)) % 2**31)
+    x = torch.randn(shape, generator=g) * scale
+    x[0, :, 0, 0] = 0  # a zero vector: clamped norm, masked gradient
+    probe = torch.randn(shape, generator=g)
+    results = []
+    for normalize in (lambda v: torch.nn.functional.normalize(v, dim=1), normalize_channels):
+        leaf = x.clone().requires_grad_(True)
+        out = normalize(leaf)
+        (out * probe).sum().backward()
+        results.append((out.detach(), leaf.grad))
+    (ref, ref_grad), (fast, fast_grad) = results
+    assert torch.equal(ref, fast)
+    assert torch.equal(ref_grad, fast_grad)
+
+
+def test_fast_channel_normalisation_hands_other_layouts_and_dtypes_to_torch():
+    x = torch.randn(2, 3, 5, 7)
+    last = x.to(memory_format=torch.channels_last)
+    assert torch.equal(normalize_channels(last), torch.nn.functional.normalize(last, dim=1))
+    assert torch.equal(normalize_channels(x.double()), torch.nn.functional.normalize(x.double(), dim=1))
 
 
 def test_instance_offsets_l1_on_instance_pixels_only():

@@ -169,6 +169,23 @@ def compared_experiments(profile: Profile, experiment: str) -> list[str]:
     return names
 
 
+def job_priority(profile: Profile, experiment: str, method: str) -> int:
+    """Snakemake priority of an experiment x method's train/evaluate jobs: the experiment's
+    `priority` (0 if unset), or, for runs whose checkpoints another experiment builds on (the
+    single_task runs of DYMU's anchor net), one above that experiment's, so the chain of the
+    two starts first and the last cores do not wait on it."""
+    own = int(profile.experiment(experiment).get("priority", 0))
+    if method != "single_task":
+        return own
+    dependents = [
+        name
+        for name, exp in profile.experiments.items()
+        if name != experiment and any((options or {}).get("anchor") == experiment for options in exp["methods"].values())
+    ]
+    # A dependent's own anchor runs are single_task runs, never the anchoring method: no recursion.
+    return max([own, *(int(profile.experiment(d).get("priority", 0)) + 1 for d in dependents)])
+
+
 def method_runs(profile: Profile, experiment: str) -> dict[str, list[Run]]:
     """The experiment's runs grouped by method (one evaluate job each), in params.yaml order."""
     groups: dict[str, list[Run]] = {}

@@ -50,6 +50,7 @@ for _experiment in PROFILE.experiments:
                     method=_method,
                     specs=spec_json([PROFILE.run_spec(r) for r in _runs]),
                 threads: THREADS
+                priority: P.job_priority(PROFILE, _experiment, _method)
                 resources:
                     **P.job_resources(PROFILE, "train", _experiment, runs=len(_runs)),
                 shell:

@@ -27,9 +27,44 @@ def valid_normal_pixels(target: torch.Tensor) -> torch.Tensor:
     return (target != 0).any(dim=1)
 
 
+class _ChannelNorm(torch.autograd.Function):
+    """The L2 norm over dim 1 of a contiguous float32 [N, C, H, W], keepdim: the values and the
+    gradient of torch.linalg.vector_norm(x, dim=1, keepdim=True), bit for bit, ~10x faster.
+
+    torch reduces a non-innermost dim of a contiguous tensor in a slow strided loop (4 ms for
+    [8, 3, 64, 96] on one CPU thread, against ~0.1 ms here). Its float32 result is the
+    sequential float32 sum of the squares with the square root taken in float64; its backward
+    is grad * (x / norm), zero where the norm is zero. Tests check both bitwise against torch.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        squares = x * x
+        acc = squares[:, 0:1]
+        for c in range(1, x.shape[1]):
+            acc = acc + squares[:, c : c + 1]
+        norm = acc.double().sqrt().to(x.dtype)
+        ctx.save_for_backward(x, norm)
+        return norm
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        x, norm = ctx.saved_tensors
+        return grad * (x / norm).masked_fill_(norm == 0, 0)
+
+
+def normalize_channels(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """F.normalize(x, dim=1, eps=eps), bit for bit (values and gradients), fast for the
+    contiguous float32 [N, C, H, W] outputs of the dense heads; other inputs go to F.normalize."""
+    if x.dtype != torch.float32 or x.dim() != 4 or not x.is_contiguous():
+        return F.normalize(x, dim=1, eps=eps)
+    return x / _ChannelNorm.apply(x).clamp_min(eps).expand_as(x)
+
+
 def angle_errors_deg(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Angles (degrees, float64) between normalised prediction and truth at the valid pixels, flattened."""
     valid = valid_normal_pixels(target)
+    # float64 keeps F.normalize: its strided float64 norm has no bit-identical fast form found.
     predicted = F.normalize(output.double(), dim=1).permute(0, 2, 3, 1)[valid]
     truth = F.normalize(target.double(), dim=1).permute(0, 2, 3, 1)[valid]
     cosine = (predicted * truth).sum(-1).clamp(-1.0, 1.0)
@@ -88,7 +123,7 @@ class SurfaceNormalTask(Task):
         _check_shapes(self, output, target, 3, 4)
         target = target.to(output.dtype)
         valid = valid_normal_pixels(target).to(output.dtype)
-        cosine = (F.normalize(output, dim=1) * F.normalize(target, dim=1)).sum(1)
+        cosine = (normalize_channels(output) * normalize_channels(target)).sum(1)
         # Mean of (1 - cos) over valid pixels; an all-invalid batch gives 0, not NaN.
         return ((1.0 - cosine) * valid).sum() / valid.sum().clamp_min(1)
 
