@@ -64,7 +64,8 @@ def normalize_channels(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
 def angle_errors_deg(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Angles (degrees, float64) between normalised prediction and truth at the valid pixels, flattened."""
     valid = valid_normal_pixels(target)
-    # float64 keeps F.normalize: its strided float64 norm has no bit-identical fast form found.
+    # float64 keeps F.normalize: torch's float64 norm ends in libm's pow(sum, 0.5), which no torch op
+    # reproduces bit for bit (torch.pow special-cases 0.5 as sqrt).
     predicted = F.normalize(output.double(), dim=1).permute(0, 2, 3, 1)[valid]
     truth = F.normalize(target.double(), dim=1).permute(0, 2, 3, 1)[valid]
     cosine = (predicted * truth).sum(-1).clamp(-1.0, 1.0)
