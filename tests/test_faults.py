@@ -320,7 +320,6 @@ def test_a_signal_stops_training_at_once_and_the_run_resumes(project, built, how
     assert _outputs(project) == before
 
 
-
 def test_a_ctrl_c_that_reaches_the_trainer_before_snakemake_still_resumes(project, built):
     # The terminal signals both; when the trainer's job fails before Snakemake has begun to shut
     # down, Snakemake restores the previous outputs and records the job as done, and the next
@@ -341,6 +340,7 @@ def test_a_ctrl_c_that_reaches_the_trainer_before_snakemake_still_resumes(projec
     _assert_restored(project, before)
     assert _epochs(project, RUN) == list(range(1, EPOCHS + 1))  # resumed: no epoch lost, none twice
     assert _outputs(project) == before
+
 
 def test_a_second_trainer_and_snakemake_beside_dvc_are_refused(project, built):
     _, before = built
